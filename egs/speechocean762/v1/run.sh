@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# speechocean762 (OpenSLR 101): the mini recipe, every stage from raw audio to EER.
+# 125 training speakers, 125 test speakers, 9,726 trials; ECAPA-TDNN + AAM-softmax by default.
+#
+# Run from anywhere; relative paths given as options are taken from where you run it, outputs go
+# to data/ and exp/ in this directory unless --data / --exp say otherwise:
+#
+#   bash egs/speechocean762/v1/run.sh --corpus_dir ../shared/data/speechocean762 \
+#       --noise_dir ../shared/data/noise --trials ../shared/data/speechocean762/trials/test.trials
+#   bash run.sh --stage 4 --stop-stage 4 --config conf/ecapa_c512.yaml --exp exp/c512
+set -euo pipefail
+recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$recipe_dir/path.sh"
+. "$recipe_dir/cmd.sh"
+
+stage=0
+stop_stage=7
+corpus_dir=$recipe_dir/corpus/speechocean762  # downloaded here by stage 0 if missing
+noise_dir=""             # folder with noise/ and music/ recordings (layout of ../shared/data/noise)
+trials=""                # fixed trial list; empty: draw a seeded list from the test set
+data=$recipe_dir/data
+exp=""                   # experiment dir; default exp/<config name>
+config=$recipe_dir/conf/ecapa_aam.yaml
+nj=2                     # parallel jobs for stages 2, 3 and 5
+num_rooms=200            # simulated rooms for reverberation
+aug_types=reverb,noise,music,babble
+speed_perturb=false      # add 0.9x / 1.1x copies as new speakers
+num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes
+extract_device=cpu       # cpu | cuda | auto
+mean_norm=true           # subtract the training-set mean embedding before cosine scoring
+seed=0
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
+  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false]"
+. "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
+
+exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
+timings=$exp/stage_times
+mkdir -p "$exp"
+stage_start() { stage_t0=$(date +%s); echo "$(date '+%F %T') stage $1: $2"; }
+stage_end() { echo "stage $1 $(( $(date +%s) - stage_t0 )) s" >> "$timings"; }
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  stage_start 0 "download"
+  if [ -d "$corpus_dir" ]; then
+    echo "$corpus_dir exists; skipping the download"
+  else
+    python3 -m wespeaker_like.bin.download_corpus speechocean762 --corpus_dir "$(dirname "$corpus_dir")"
+  fi
+  stage_end 0
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  stage_start 1 "data dirs and trials"
+  python3 -m wespeaker_like.bin.prepare_corpus speechocean762 --src "$corpus_dir" --out "$data" \
+    ${trials:+--trials "$trials"} --seed "$seed"
+  stage_end 1
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  stage_start 2 "augmentation"
+  if [ -z "$noise_dir" ]; then
+    echo "$0: --noise_dir is required for stage 2 (a folder with noise/ and music/ recordings)" >&2
+    exit 1
+  fi
+  python3 -m wespeaker_like.bin.simulate_rirs --out_dir "$data/rirs" --num_rooms "$num_rooms" --seed "$seed"
+  python3 -m wespeaker_like.bin.make_noise_resources --src_dir "$noise_dir" --out_dir "$data/noise_res"
+  src=$data/train
+  if $speed_perturb; then
+    python3 -m wespeaker_like.bin.speed_perturb_data_dir --src "$src" --out "$data/train_sp" \
+      --audio_dir "$data/train_sp/audio" --factors 0.9,1.1 --nj "$nj" --combined_out "$data/train_sp_combined"
+    src=$data/train_sp_combined
+  fi
+  python3 -m wespeaker_like.bin.augment_data_dir --src "$src" --out "$data/train_aug" \
+    --audio_dir "$data/train_aug/audio" --types "$aug_types" --rirs "$data/rirs" \
+    --noise "$data/noise_res/noise" --music "$data/noise_res/music" --babble_from "$src" \
+    --seed "$seed" --nj "$nj" --combined_out "$data/train_combined"
+  stage_end 2
+fi
+train_set=train_combined  # clean (+ speed-perturbed) + augmented copies
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  stage_start 3 "fbank features"
+  for set in $train_set test; do
+    $feat_cmd --num-threads 1 JOB=1:$nj "$data/$set/log/make_features.JOB.log" \
+      python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
+        --feat_dir "$data/$set/feats" --job JOB --num_jobs $nj
+    python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
+      --feat_dir "$data/$set/feats" --num_jobs $nj --merge
+  done
+  # The clean training utterances (for the mean embedding of stage 6) share those features.
+  subset_data_dir.sh --utt-list "$data/train/utt2spk" "$data/$train_set" "$data/train_clean"
+  stage_end 3
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  stage_start 4 "training ($config -> $exp)"
+  if [ "$num_gpus" -gt 0 ]; then
+    procs=$num_gpus; device=cuda; gpu_opt="--gpu $num_gpus"
+  else
+    procs=1; device=cpu; gpu_opt=""
+  fi
+  echo "progress: $exp/log/train.log"
+  $train_cmd $gpu_opt "$exp/log/train.log" \
+    torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
+      --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+  stage_end 4
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  stage_start 5 "embeddings"
+  for set in test train_clean; do
+    $extract_cmd JOB=1:$nj "$exp/embeddings/$set/log/extract.JOB.log" \
+      python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
+        --out_dir "$exp/embeddings/$set" --job JOB --num_jobs $nj --device "$extract_device"
+    python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
+      --out_dir "$exp/embeddings/$set" --num_jobs $nj --merge
+  done
+  stage_end 5
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  stage_start 6 "cosine scoring"
+  mean_opt=()
+  if $mean_norm; then mean_opt=(--mean_embeddings "$exp/embeddings/train_clean/xvector.scp"); fi
+  python3 -m wespeaker_like.bin.score --embeddings "$exp/embeddings/test/xvector.scp" \
+    --trials "$data/test/trials" --scores "$exp/scores/test.score" --results "$exp/scores/test.result" \
+    "${mean_opt[@]}" --p_target 0.01 0.05
+  stage_end 6
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  stage_start 7 "report"
+  python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "speechocean762/$(basename "$exp")" \
+    --scores "$exp/scores/test.score" --trials "$data/test/trials" \
+    --embeddings "$exp/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
+    --spk2gender "$data/test/spk2gender" --results_md "$recipe_dir/RESULTS.md"
+  stage_end 7
+  cat "$timings"
+fi

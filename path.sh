@@ -1,0 +1,11 @@
+# Source from anywhere: puts this repository's package and tools/ on the paths (no symlinks needed).
+WESPEAKER_LIKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export WESPEAKER_LIKE_ROOT
+export PATH="$WESPEAKER_LIKE_ROOT/tools:$PATH"
+export PYTHONPATH="$WESPEAKER_LIKE_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+export LC_ALL=C
+# glibc returning freed memory to the OS costs PyTorch CPU training dearly on small VMs
+# (measured in benchmarks/README.md); keep freed memory in the process instead.
+export MALLOC_MMAP_MAX_=${MALLOC_MMAP_MAX_:-0}
+export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-100000000000}

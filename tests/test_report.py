@@ -1,0 +1,201 @@
+"""Stage 7: RESULTS.md row (append / replace), config summary, DET and t-SNE PNGs via the CLI."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+from wespeaker_like.bin import report
+from wespeaker_like.bin.report import (
+    COLUMNS, format_duration, read_train_time, summarise_config, update_results_table,
+)
+from wespeaker_like.data.trials import Trial, write_trials
+from wespeaker_like.scoring.metrics import compute_eer, compute_min_dcf
+from wespeaker_like.scoring.plots import select_by_speaker
+from wespeaker_like.scoring.scores import write_scores
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; asserts the file is a PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def table_rows(text: str) -> list[list[str]]:
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in rows[2:]]
+
+
+# ----------------------------------------------------------------------------- table editing
+
+def test_results_table_create_append_replace():
+    row_a = ["exp_a", "tdnn", "5.00", "0.500", "0.300", "1m 00s", "2024-01-01"]
+    row_b = ["exp_b", "ecapa", "4.00", "0.400", "0.200", "?", "2024-01-02"]
+    text = update_results_table("", row_a)
+    assert text.startswith("# Results\n")
+    assert table_rows(text) == [row_a]
+    text = update_results_table(text, row_b)
+    assert table_rows(text) == [row_a, row_b]
+    new_a = ["exp_a", "tdnn", "3.00", "0.300", "0.100", "2m 00s", "2024-01-03"]
+    text = update_results_table(text, new_a)
+    assert table_rows(text) == [new_a, row_b]  # replaced in place, order kept
+
+
+def test_results_table_keeps_surrounding_text_and_escapes_pipes():
+    header = "| " + " | ".join(COLUMNS) + " |"
+    before = "# My results\n\nSome notes.\n\n" + header + "\n|---|---|---|---|---|---|---|\n" \
+             "| old | x | 1.00 | 0.1 | 0.1 | ? | d |\n\nFooter line.\n"
+    text = update_results_table(before, ["a|b", "c", "1", "2", "3", "4", "5"])
+    assert text.startswith("# My results\n\nSome notes.\n\n")
+    assert text.endswith("| a\\|b | c | 1 | 2 | 3 | 4 | 5 |\n\nFooter line.\n")
+    again = update_results_table(text, ["a|b", "c", "9", "2", "3", "4", "5"])
+    assert again.count("a\\|b") == 1 and "| 9 |" in again
+
+
+def test_config_summary_and_durations(tmp_path):
+    config = {"model": {"name": "ecapa_tdnn", "embed_dim": 192, "channels": 512},
+              "loss": {"name": "aam_softmax", "margin": 0.2}, "train": {"epochs": 40}}
+    assert summarise_config(config) == "ecapa_tdnn, emb 192, aam_softmax, 40 ep"
+    assert summarise_config({"model": "tdnn", "objective": {"name": "club"}}) == "tdnn, club"
+    # The layout bin/train.py saves: objective.loss, trainer.epochs.
+    saved = {"model": {"name": "campplus", "embed_dim": 512},
+             "objective": {"name": "classification", "loss": {"name": "aam", "margin": 0.2}},
+             "trainer": {"epochs": 80, "grad_clip": 0.0}}
+    assert summarise_config(saved) == "campplus, emb 512, classification/aam, 80 ep"
+    assert summarise_config({}) == "?"
+    assert format_duration(45) == "45s"
+    assert format_duration(754) == "12m 34s"
+    assert format_duration(7530) == "2h 05m"
+    assert format_duration(None) == "?"
+    (tmp_path / "train_time").write_text("train_time_seconds 123.5\n")
+    assert read_train_time(tmp_path) == 123.5
+    assert read_train_time(tmp_path / "nowhere") is None
+
+
+def test_select_by_speaker_keeps_whole_speakers():
+    utt2spk = {f"s{i // 5}_u{i}": f"s{i // 5}" for i in range(50)}  # 10 speakers x 5
+    utts = sorted(utt2spk)
+    kept = select_by_speaker(utts, utt2spk, 23, seed=1)
+    assert len(kept) == 20  # 4 whole speakers
+    speakers = {utt2spk[u] for u in kept}
+    assert all(sum(utt2spk[u] == s for u in kept) == 5 for s in speakers)
+    assert kept == [u for u in utts if u in set(kept)]
+    assert select_by_speaker(utts, utt2spk, 100) == utts
+
+
+# ----------------------------------------------------------------------------- CLI end to end
+
+@pytest.fixture
+def experiment(tmp_path):
+    """An exp dir with config, train_time, embeddings and scores of 10 speakers x 6 utterances."""
+    rng = np.random.default_rng(0)
+    exp = tmp_path / "exp" / "ecapa_run"
+    data = tmp_path / "data"
+    data.mkdir(parents=True)
+    (exp / "scores").mkdir(parents=True)
+    speakers = [f"spk{i:02d}" for i in range(10)]
+    centres = {s: rng.normal(size=32) for s in speakers}
+    embeddings = {f"{s}-u{j}": (centres[s] + 0.9 * rng.normal(size=32)).astype(np.float32)
+                  for s in speakers for j in range(6)}
+    (exp / "embeddings" / "test").mkdir(parents=True)
+    scp = exp / "embeddings" / "test" / "xvector.scp"
+    kaldiio.save_ark(str(scp.with_suffix(".ark")), embeddings, scp=str(scp))
+    (data / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in embeddings))
+    (data / "spk2gender").write_text("".join(f"{s} {'mf'[i % 2]}\n" for i, s in enumerate(speakers)))
+    keys = sorted(embeddings)
+    trials = [Trial(a, b, a[:5] == b[:5]) for i, a in enumerate(keys) for b in keys[i + 1::3]]
+    write_trials(data / "trials", trials)
+    unit = {k: v / np.linalg.norm(v) for k, v in embeddings.items()}
+    scores = np.array([float(unit[t.enroll] @ unit[t.test]) for t in trials])
+    write_scores(exp / "scores" / "test.score", trials, scores)
+    (exp / "config.yaml").write_text("model:\n  name: ecapa_tdnn\n  embed_dim: 192\n"
+                                     "loss:\n  name: aam_softmax\ntrain:\n  epochs: 12\n")
+    (exp / "train_time").write_text("3725\n")
+    labels = [t.is_target for t in trials]
+    return {"exp": exp, "data": data, "scores": np.round(scores, 6), "labels": labels}
+
+
+def report_args(experiment, results_md, *extra):
+    data = experiment["data"]
+    args = ["--exp_dir", experiment["exp"], "--trials", data / "trials",
+            "--utt2spk", data / "utt2spk", "--spk2gender", data / "spk2gender",
+            "--results_md", results_md, *extra]
+    return [str(a) for a in args]
+
+
+def run_report(experiment, results_md, *extra):
+    """The CLI as a user runs it (a subprocess: slow imports, so used once)."""
+    return subprocess.run([sys.executable, "-m", "wespeaker_like.bin.report",
+                           *report_args(experiment, results_md, *extra)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def report_in_process(capsys, experiment, results_md, *extra):
+    """``report.main`` in this process: returns (exit code, stdout, stderr)."""
+    code = report.main(report_args(experiment, results_md, *extra))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_cli_writes_row_and_plots_and_replaces_row(experiment, tmp_path, capsys):
+    results_md = tmp_path / "RESULTS.md"
+    proc = run_report(experiment, results_md, "--name", "row1", "--tsne_iterations", "250")
+    assert proc.returncode == 0, proc.stderr
+    exp = experiment["exp"]
+    for png in ("det.png", "tsne.png"):
+        width, height = png_size(exp / png)
+        assert 400 <= width <= 3000 and 400 <= height <= 3000, (png, width, height)
+    assert png_size(exp / "tsne.png")[0] > png_size(exp / "tsne.png")[1]  # two panels side by side
+
+    eer = 100 * compute_eer(experiment["scores"], experiment["labels"])[0]
+    dcf01 = compute_min_dcf(experiment["scores"], experiment["labels"], 0.01).min_dcf
+    dcf05 = compute_min_dcf(experiment["scores"], experiment["labels"], 0.05).min_dcf
+    rows = table_rows(results_md.read_text())
+    assert len(rows) == 1
+    name, config, eer_cell, dcf01_cell, dcf05_cell, train_time, date = rows[0]
+    assert (name, config) == ("row1", "ecapa_tdnn, emb 192, aam_softmax, 12 ep")
+    assert eer_cell == f"{eer:.2f}" and 0 < eer < 50
+    assert (dcf01_cell, dcf05_cell) == (f"{dcf01:.3f}", f"{dcf05:.3f}")
+    assert train_time == "1h 02m"
+    assert len(date) == 10
+
+    # Same name again (time given on the command line, no t-SNE): the row is replaced.
+    code, _, err = report_in_process(capsys, experiment, results_md, "--name", "row1",
+                                     "--train_time_seconds", "90", "--no_tsne")
+    assert code == 0, err
+    rows = table_rows(results_md.read_text())
+    assert len(rows) == 1 and rows[0][5] == "1m 30s"
+
+    # A new name (default: exp dir name) adds a second row.
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne")
+    assert code == 0, err
+    assert [r[0] for r in table_rows(results_md.read_text())] == ["row1", "ecapa_run"]
+
+
+def test_report_tolerates_missing_config_and_time(experiment, tmp_path, capsys):
+    (experiment["exp"] / "config.yaml").unlink()
+    (experiment["exp"] / "train_time").unlink()
+    results_md = tmp_path / "R.md"
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--name", "bare")
+    assert code == 0, err
+    assert "config.yaml: not found" in err and "train_time: not found" in err
+    row = table_rows(results_md.read_text())[0]
+    assert row[1] == "?" and row[5] == "?"
+
+
+def test_report_missing_scores_names_file(experiment, tmp_path, capsys):
+    (experiment["exp"] / "scores" / "test.score").unlink()
+    code, _, err = report_in_process(capsys, experiment, tmp_path / "R.md", "--no_tsne")
+    assert code == 1
+    assert "test.score: score file not found" in err
+    assert not (tmp_path / "R.md").exists()

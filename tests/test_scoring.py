@@ -1,0 +1,318 @@
+"""Stage 6: metrics (EER, minDCF, DET), cosine scoring, mean norm, AS-norm, score CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+from wespeaker_like.data.trials import Trial, write_trials
+from wespeaker_like.errors import InputError
+from wespeaker_like.scoring.cosine import EmbeddingTable, load_embeddings, mean_vector, score_trials
+from wespeaker_like.scoring.metrics import compute_eer, compute_metrics, compute_min_dcf, det_curve
+from wespeaker_like.scoring.scores import align_scores, read_scores, write_scores
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Hand-worked case. Sorted: 0.1n 0.2n 0.3t 0.4n 0.6t 0.7n 0.8t (accept when score >= t).
+HAND_TARGET = [0.8, 0.6, 0.3]
+HAND_NONTARGET = [0.7, 0.4, 0.2, 0.1]
+
+
+def hand_case():
+    scores = np.array(HAND_TARGET + HAND_NONTARGET)
+    labels = np.array([True] * 3 + [False] * 4)
+    return scores, labels
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def test_det_curve_hand_case():
+    curve = det_curve(*hand_case())
+    np.testing.assert_allclose(curve.thresholds, [0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, np.inf])
+    np.testing.assert_allclose(curve.p_miss, [0, 0, 0, 1 / 3, 1 / 3, 2 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(curve.p_fa, [1, 3 / 4, 2 / 4, 2 / 4, 1 / 4, 1 / 4, 0, 0])
+
+
+def test_eer_hand_case():
+    # Bracket: t=0.4 (P_miss 1/3, P_fa 1/2) and t=0.6 (1/3, 1/4). P_miss - P_fa goes -1/6 -> +1/12,
+    # so the crossing is 2/3 of the way: P_fa = 1/2 - 2/3 * 1/4 = 1/3 = P_miss; t = 0.4 + 2/3 * 0.2.
+    eer, threshold = compute_eer(*hand_case())
+    assert eer == pytest.approx(1 / 3)
+    assert threshold == pytest.approx(0.4 + 0.2 * 2 / 3)
+
+
+def test_eer_with_tied_target_and_nontarget():
+    # Thresholds 0, 1, inf -> P_miss 0, 0, 1 and P_fa 1, 1/2, 0; crossing 1/3 of the way from t=1.
+    eer, _ = compute_eer([1.0, 1.0, 1.0, 0.0], [True, True, False, False])
+    assert eer == pytest.approx(1 / 3)
+
+
+def test_min_dcf_hand_case():
+    scores, labels = hand_case()
+    # p_target 0.25: normaliser 0.25, DCF/norm = P_miss + 3 P_fa; best at t=0.8: 2/3 + 0.
+    result = compute_min_dcf(scores, labels, 0.25)
+    assert result.min_dcf == pytest.approx(2 / 3)
+    assert result.threshold == pytest.approx(0.8)
+    # p_target 0.5: DCF/norm = P_miss + P_fa; best at t=0.3: 0 + 1/2.
+    result = compute_min_dcf(scores, labels, 0.5)
+    assert result.min_dcf == pytest.approx(0.5)
+    assert result.threshold == pytest.approx(0.3)
+
+
+def brute_force_min_dcf(scores, labels, p_target, c_miss=1.0, c_fa=1.0):
+    """Direct formula, one threshold at a time (every score, plus 'reject all')."""
+    target = [s for s, l in zip(scores, labels) if l]
+    nontarget = [s for s, l in zip(scores, labels) if not l]
+    best = float("inf")
+    for threshold in sorted(set(scores)) + [float("inf")]:
+        p_miss = sum(s < threshold for s in target) / len(target)
+        p_fa = sum(s >= threshold for s in nontarget) / len(nontarget)
+        best = min(best, c_miss * p_miss * p_target + c_fa * p_fa * (1 - p_target))
+    return best / min(c_miss * p_target, c_fa * (1 - p_target))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_min_dcf_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.random(300) < 0.3
+    scores = np.round(rng.normal(size=300) + 1.2 * labels, 1)  # rounding makes ties
+    for p_target in (0.01, 0.05, 0.3):
+        expected = brute_force_min_dcf(scores.tolist(), labels.tolist(), p_target)
+        assert compute_min_dcf(scores, labels, p_target).min_dcf == pytest.approx(expected)
+    # unequal costs too
+    expected = brute_force_min_dcf(scores.tolist(), labels.tolist(), 0.1, c_miss=10, c_fa=1)
+    assert compute_min_dcf(scores, labels, 0.1, c_miss=10, c_fa=1).min_dcf == pytest.approx(expected)
+
+
+def test_det_curve_matches_sklearn_roc():
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(3)
+    labels = rng.random(500) < 0.4
+    scores = np.round(rng.normal(size=500) + labels, 2)
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    curve = det_curve(scores, labels)
+    # sklearn goes from high to low threshold and starts at +inf; ours is the reverse.
+    np.testing.assert_allclose(curve.p_fa[::-1], fpr)
+    np.testing.assert_allclose(curve.p_miss[::-1], 1 - tpr)
+    eer, _ = compute_eer(scores, labels)
+    fnr = 1 - tpr
+    # The EER lies between the bracketing operating points' error rates.
+    i = np.argmax(fnr <= fpr)
+    assert min(fnr[i], fpr[i - 1]) - 1e-12 <= eer <= max(fnr[i - 1], fpr[i]) + 1e-12
+
+
+def test_perfect_and_reversed_scores():
+    labels = np.array([True] * 5 + [False] * 7)
+    separated = np.concatenate([np.linspace(1, 2, 5), np.linspace(-1, 0.5, 7)])
+    assert compute_eer(separated, labels)[0] == 0.0
+    assert compute_min_dcf(separated, labels, 0.01).min_dcf == 0.0
+    assert compute_eer(-separated, labels)[0] == pytest.approx(1.0)
+    assert compute_min_dcf(-separated, labels, 0.01).min_dcf == pytest.approx(1.0)
+    metrics = compute_metrics(-separated, labels, [0.01, 0.05])
+    assert metrics["eer_percent"] == pytest.approx(100.0)
+    assert metrics["num_trials"] == 12 and metrics["num_target"] == 5
+    assert set(metrics["min_dcf"]) == {"0.01", "0.05"}
+
+
+def test_metrics_reject_bad_input():
+    with pytest.raises(ValueError, match="both target and non-target"):
+        compute_eer([0.1, 0.2], [True, True])
+    with pytest.raises(ValueError, match="NaN"):
+        compute_eer([0.1, float("nan")], [True, False])
+    with pytest.raises(ValueError, match="p_target"):
+        compute_min_dcf([0.1, 0.2], [True, False], 1.5)
+
+
+# ----------------------------------------------------------------------------- cosine scoring
+
+def write_embeddings(path_stem: Path, vectors: dict) -> Path:
+    scp = path_stem.with_suffix(".scp")
+    kaldiio.save_ark(str(path_stem.with_suffix(".ark")),
+                     {k: np.asarray(v, dtype=np.float32) for k, v in vectors.items()}, scp=str(scp))
+    return scp
+
+
+@pytest.fixture
+def small_set(tmp_path):
+    """8 test utterances of 4 speakers (dim 6), 6 train vectors, and a trial list."""
+    rng = np.random.default_rng(7)
+    test = {f"spk{i // 2}-utt{i}": rng.normal(size=6) + 0.5 for i in range(8)}
+    train = {f"tr{i}": rng.normal(size=6) + 0.5 for i in range(6)}
+    keys = sorted(test)
+    trials = [Trial(a, b, a.split("-")[0] == b.split("-")[0])
+              for i, a in enumerate(keys) for b in keys[i + 1:]]
+    trials_path = tmp_path / "trials"
+    write_trials(trials_path, trials)
+    return {
+        "test": {k: v.astype(np.float32).astype(np.float64) for k, v in test.items()},
+        "train": {k: v.astype(np.float32).astype(np.float64) for k, v in train.items()},
+        "test_scp": write_embeddings(tmp_path / "test", test),
+        "train_scp": write_embeddings(tmp_path / "train", train),
+        "trials": trials,
+        "trials_path": trials_path,
+    }
+
+
+def cos(a, b):
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_load_embeddings_round_trip(small_set):
+    table = load_embeddings(small_set["test_scp"])
+    assert table.keys == list(small_set["test"])
+    assert table.matrix.shape == (8, 6)
+    np.testing.assert_allclose(table.matrix[table.index["spk1-utt3"]], small_set["test"]["spk1-utt3"])
+
+
+def test_cosine_scores_match_direct_formula(small_set):
+    table = load_embeddings(small_set["test_scp"])
+    scores = score_trials(small_set["trials"], table, batch_size=5)  # several batches
+    emb = small_set["test"]
+    expected = [cos(emb[t.enroll], emb[t.test]) for t in small_set["trials"]]
+    np.testing.assert_allclose(scores, expected, rtol=1e-10)
+
+
+def test_mean_normalisation(small_set):
+    table = load_embeddings(small_set["test_scp"])
+    mean = mean_vector(load_embeddings(small_set["train_scp"]))
+    np.testing.assert_allclose(mean, np.mean(list(small_set["train"].values()), axis=0))
+    scores = score_trials(small_set["trials"], table, mean=mean)
+    emb = small_set["test"]
+    expected = [cos(emb[t.enroll] - mean, emb[t.test] - mean) for t in small_set["trials"]]
+    np.testing.assert_allclose(scores, expected, rtol=1e-10)
+    assert not np.allclose(scores, score_trials(small_set["trials"], table))
+
+
+@pytest.mark.parametrize("top_n", [3, 100])
+def test_asnorm_matches_direct_computation(small_set, top_n):
+    table = load_embeddings(small_set["test_scp"])
+    cohort = load_embeddings(small_set["train_scp"])
+    mean = mean_vector(cohort)
+    scores = score_trials(small_set["trials"], table, mean=mean, cohort=cohort, top_n=top_n)
+
+    emb, cohort_vecs = small_set["test"], list(small_set["train"].values())
+
+    def stats(x):
+        ranked = sorted((cos(x - mean, c - mean) for c in cohort_vecs), reverse=True)[:top_n]
+        return np.mean(ranked), np.std(ranked)
+
+    expected = []
+    for t in small_set["trials"]:
+        raw = cos(emb[t.enroll] - mean, emb[t.test] - mean)
+        (mu_e, sd_e), (mu_t, sd_t) = stats(emb[t.enroll]), stats(emb[t.test])
+        expected.append(0.5 * ((raw - mu_e) / sd_e + (raw - mu_t) / sd_t))
+    np.testing.assert_allclose(scores, expected, rtol=1e-9)
+
+
+def test_separate_enroll_table(small_set):
+    # Enroll ids may be model ids (e.g. a speaker's averaged embedding) from another table.
+    emb = small_set["test"]
+    model = (emb["spk0-utt0"] + emb["spk0-utt1"]) / 2
+    enroll = EmbeddingTable(["spk0"], model[None, :])
+    trials = [Trial("spk0", "spk0-utt1", True), Trial("spk0", "spk2-utt5", False)]
+    scores = score_trials(trials, load_embeddings(small_set["test_scp"]), enroll_embeddings=enroll)
+    np.testing.assert_allclose(scores, [cos(model, emb["spk0-utt1"]), cos(model, emb["spk2-utt5"])])
+
+
+def test_unknown_utterance_names_trials_file_and_line(small_set, tmp_path):
+    path = tmp_path / "bad_trials"
+    path.write_text("spk0-utt0 spk0-utt1 target\n\nspk0-utt0 nobody nontarget\n")
+    trials = [Trial("spk0-utt0", "spk0-utt1", True), Trial("spk0-utt0", "nobody", False)]
+    with pytest.raises(InputError) as err:
+        score_trials(trials, load_embeddings(small_set["test_scp"]), trials_path=path)
+    assert f"{path}:3" in str(err.value)
+    assert "'nobody'" in str(err.value)
+
+
+def test_bad_scp_lines(tmp_path, small_set):
+    scp = tmp_path / "bad.scp"
+    good = small_set["test_scp"].read_text().splitlines()
+    scp.write_text(good[0] + "\nlonely_key\n")
+    with pytest.raises(InputError, match=r"bad\.scp:2: expected '<utt> <ark>:<offset>'"):
+        load_embeddings(scp)
+    scp.write_text(good[0] + "\n" + good[0] + "\n")
+    with pytest.raises(InputError, match=r"bad\.scp:2: duplicate utterance"):
+        load_embeddings(scp)
+    other = write_embeddings(tmp_path / "other", {"x": np.zeros(4)})
+    scp.write_text(good[0] + "\n" + other.read_text())
+    with pytest.raises(InputError, match=r"bad\.scp:2: .*dimension 4, expected 6"):
+        load_embeddings(scp)
+    with pytest.raises(InputError, match="not found"):
+        load_embeddings(tmp_path / "missing.scp")
+
+
+# ----------------------------------------------------------------------------- score files
+
+def test_score_file_round_trip_and_errors(tmp_path):
+    trials = [Trial("a", "b", True), Trial("a", "c", False)]
+    path = tmp_path / "s" / "test.score"
+    write_scores(path, trials, [0.5, -0.25])
+    assert path.read_text() == "a b 0.500000\na c -0.250000\n"
+    scores, labels = align_scores(read_scores(path), trials, path, "trials")
+    np.testing.assert_allclose(scores, [0.5, -0.25])
+    assert labels.tolist() == [True, False]
+    path.write_text("a b 0.5\na c high\n")
+    with pytest.raises(InputError, match=r"test\.score:2: expected a finite number"):
+        read_scores(path)
+    path.write_text("a b 0.5\n")
+    trials_path = tmp_path / "trials"
+    write_trials(trials_path, trials)
+    with pytest.raises(InputError, match=r"trials:2: trial 'a c' has no score"):
+        align_scores(read_scores(path), trials, path, trials_path)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def run_score_cli(*args):
+    return subprocess.run([sys.executable, "-m", "wespeaker_like.bin.score", *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_score_cli_end_to_end(small_set, tmp_path):
+    scores_path = tmp_path / "exp" / "scores" / "test.score"
+    results_path = tmp_path / "exp" / "scores" / "test.result"
+    proc = run_score_cli("--embeddings", small_set["test_scp"], "--trials", small_set["trials_path"],
+                         "--scores", scores_path, "--results", results_path,
+                         "--mean_embeddings", small_set["train_scp"],
+                         "--asnorm-cohort", small_set["train_scp"], "--asnorm_top_n", 4,
+                         "--p_target", 0.01, 0.05)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"EER \d+\.\d\d %  minDCF\(0\.01\) \d\.\d{3}  minDCF\(0\.05\) \d\.\d{3}\n",
+                        proc.stdout), proc.stdout
+
+    table = load_embeddings(small_set["test_scp"])
+    cohort = load_embeddings(small_set["train_scp"])
+    expected = score_trials(small_set["trials"], table, mean=mean_vector(cohort), cohort=cohort, top_n=4)
+    lines = scores_path.read_text().splitlines()
+    assert len(lines) == len(small_set["trials"])
+    for line, trial, value in zip(lines, small_set["trials"], expected):
+        enroll, test, score = line.split()
+        assert (enroll, test) == (trial.enroll, trial.test)
+        assert float(score) == pytest.approx(value, abs=1e-6)
+
+    results = json.loads(results_path.read_text())
+    labels = [t.is_target for t in small_set["trials"]]
+    assert results["num_trials"] == len(small_set["trials"])
+    assert results["eer_percent"] == pytest.approx(100 * compute_eer(expected, labels)[0])
+    assert results["min_dcf"]["0.05"] == pytest.approx(compute_min_dcf(expected, labels, 0.05).min_dcf)
+    assert f"EER {results['eer_percent']:.2f} %" in proc.stdout
+
+
+def test_score_cli_unknown_utterance(small_set, tmp_path):
+    trials = tmp_path / "trials_bad"
+    trials.write_text("spk0-utt0 spk0-utt1 target\nspk0-utt0 spk1-utt2 nontarget\n"
+                      "spk0-utt0 ghost nontarget\n")
+    proc = run_score_cli("--embeddings", small_set["test_scp"], "--trials", trials,
+                         "--scores", tmp_path / "out.score")
+    assert proc.returncode != 0
+    assert f"{trials}:3" in proc.stderr and "'ghost'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.score").exists()

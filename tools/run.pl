@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""run.pl: Kaldi-style job launcher; `run.pl --help` for usage. Implementation: tools/launchers/."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from launchers import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("run.pl"))

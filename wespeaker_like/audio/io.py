@@ -1,0 +1,110 @@
+"""Load audio with soundfile (wav, flac, ogg/opus) from a path or a Kaldi ``cmd |`` pipe.
+
+All waveforms are float32 numpy arrays in [-1, 1], mono, shape (num_samples,).
+Relative paths in a wav.scp are resolved against the current directory, as Kaldi does.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+import soundfile
+
+from wespeaker_like.errors import InputError
+
+
+def read_wav_scp_entry(entry: str, source: str = "wav.scp", line: Optional[int] = None,
+                       key: Optional[str] = None, start: int = 0,
+                       num_frames: int = -1) -> Tuple[np.ndarray, int]:
+    """Read one wav.scp value: a file path, or a shell pipe ending in ``|`` that writes audio to stdout.
+
+    ``start``/``num_frames`` select a part (in frames at the file's own rate; -1 = to the end);
+    a plain file is read partially (seek), a pipe is read whole and then sliced.
+    Returns (samples float32 (N,), sample_rate). Errors name ``source`` and ``line``
+    (e.g. ``data/train/wav.scp:17``) and, if given, the utterance ``key``.
+    """
+    entry = entry.strip()
+    what = f"utterance '{key}': " if key is not None else ""
+    if entry.endswith("|"):
+        proc = subprocess.run(entry[:-1], shell=True, capture_output=True)
+        if proc.returncode != 0:
+            raise InputError(source, f"{what}pipe '{entry}' failed with exit code {proc.returncode}: "
+                             f"{proc.stderr.decode(errors='replace').strip()[-300:]}", line)
+        handle = io.BytesIO(proc.stdout)
+        try:
+            data, rate = soundfile.read(handle, dtype="float32", always_2d=True)
+        except Exception as exc:  # soundfile raises several types for undecodable input
+            raise InputError(source, f"{what}pipe '{entry}' did not produce readable audio ({exc})", line) from None
+        data = data[start:] if num_frames < 0 else data[start:start + num_frames]
+    else:
+        path = Path(entry)
+        if not path.is_file():
+            raise InputError(source, f"{what}audio file '{entry}' not found", line)
+        try:
+            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True,
+                                        start=start, frames=num_frames)
+        except Exception as exc:
+            raise InputError(source, f"{what}cannot decode audio file '{entry}' ({exc})", line) from None
+    return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], rate
+
+
+def load_audio(entry: str, sample_rate: Optional[int] = None, source: str = "wav.scp",
+               min_samples: int = 1, line: Optional[int] = None, key: Optional[str] = None) -> np.ndarray:
+    """Read and (if ``sample_rate`` is given) resample to it; reject audio shorter than ``min_samples``.
+
+    Returns float32 (N,). Errors name ``source``/``line`` and the utterance ``key`` if given.
+    """
+    samples, rate = read_wav_scp_entry(entry, source, line=line, key=key)
+    if sample_rate is not None and rate != sample_rate:
+        samples = resample(samples, rate, sample_rate)
+    if samples.shape[0] < min_samples:
+        what = f"utterance '{key}': " if key is not None else ""
+        raise InputError(source, f"{what}audio '{entry}' has {samples.shape[0]} samples; "
+                         f"expected at least {min_samples}", line)
+    return samples
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited sinc resampling (torchaudio.functional.resample). (N,) -> (ceil(N*new/orig),)."""
+    if orig_rate == new_rate:
+        return samples
+    if samples.shape[0] == 0:
+        return samples.astype(np.float32, copy=False)
+    import torch
+    import torchaudio.functional as AF
+
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if not samples.flags.writeable:  # torch warns on read-only arrays (e.g. cached audio)
+        samples = samples.copy()
+    out = AF.resample(torch.from_numpy(samples), orig_rate, new_rate)
+    return out.numpy().astype(np.float32, copy=False)
+
+
+def speed_perturb(samples: np.ndarray, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """Kaldi/sox-style ``speed`` change (tempo and pitch together) by resampling.
+
+    Playing ``factor`` times faster means reading the signal as if recorded at rate*factor and
+    resampling it back to ``sample_rate``: (N,) -> (about N / factor,); a tone at f Hz moves
+    to f * factor Hz.
+    """
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    if factor == 1.0:
+        return samples
+    # Use integer rates so the resampling kernel is exact: 16000*0.9 = 14400.
+    return resample(samples, int(round(sample_rate * factor)), sample_rate)
+
+
+def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
+    """Write (N,) audio atomically; format from the suffix (.wav, .flac). Clips to [-1, 1].
+
+    ``subtype`` is soundfile's (``PCM_16`` by default; ``FLOAT`` for .wav files such as RIRs).
+    """
+    from wespeaker_like.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, subtype=subtype)

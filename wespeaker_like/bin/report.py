@@ -1,0 +1,325 @@
+"""Stage 7: results-table row, DET curve and t-SNE plot for one experiment.
+
+    python -m wespeaker_like.bin.report --exp_dir exp/x --trials data/test/trials \\
+        [--scores exp/x/scores/test.score] [--embeddings exp/x/embeddings/test/xvector.scp] \\
+        [--utt2spk data/test/utt2spk] [--spk2gender data/test/spk2gender] \\
+        [--results_md RESULTS.md] [--name x] [--train_time_seconds 5400]
+
+* ``RESULTS.md``: one Markdown-table row per experiment name, appended, or replaced in place when
+  the name is already there (the rest of the file is kept), written atomically. Columns:
+  experiment | config | EER % | minDCF(0.01) | minDCF(0.05) | train time | date.
+  "config" summarises ``exp_dir/config.yaml``: model name, embedding dim, loss, epochs.
+  Train time comes from ``--train_time_seconds`` or the first number (seconds) in
+  ``exp_dir/train_time``; what is missing is reported on stderr and shown as "?".
+* ``exp_dir/det.png``: DET curve on normal-deviate axes, EER and minDCF points marked.
+* ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
+  (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
+
+EER / minDCF are recomputed from the score file and the trial list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from wespeaker_like.data.kaldi_dir import read_table
+from wespeaker_like.data.trials import read_trials
+from wespeaker_like.errors import InputError
+from wespeaker_like.fileio import atomic_write
+from wespeaker_like.scoring.metrics import compute_eer, compute_min_dcf, det_curve, format_p_target
+
+P_TARGETS = (0.01, 0.05)
+COLUMNS = ["experiment", "config"] + ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS] \
+    + ["train time", "date"]
+TRAIN_TIME_FILES = ("train_time", "train_time.txt")
+
+
+def warn(message: str) -> None:
+    print(f"report: {message}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- config summary
+
+def _find_key(tree: Any, names: Sequence[str]) -> Any:
+    """Value of the shallowest key in ``names`` anywhere in nested dicts (breadth first)."""
+    level = [tree]
+    while level:
+        for node in level:
+            for name in names:
+                if isinstance(node, dict) and name in node and node[name] is not None:
+                    return node[name]
+        level = [v for node in level if isinstance(node, dict) for v in node.values()
+                 if isinstance(v, dict)]
+    return None
+
+
+def _name_of(value: Any) -> Optional[str]:
+    """``{"name": "x", ...}`` or ``"x"`` -> ``"x"``."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    return None if value is None else str(value)
+
+
+def summarise_config(config: Dict[str, Any]) -> str:
+    """``"ecapa_tdnn, emb 192, classification/aam, 40 ep"`` from a training config.
+
+    Shows only the parts found: ``model`` (its ``name``), an embedding-dim key (``embed_dim``,
+    ``embedding_dim``, ``emb_dim``, ``embedding_size``), the top-level ``objective`` name and the
+    ``loss`` name (e.g. ``objective.loss.name``), and an epoch-count key (``epochs``,
+    ``num_epochs``, ``max_epochs``, ``max_epoch``, e.g. ``trainer.epochs``); keys other than
+    ``objective`` are searched at any depth, shallowest first.
+    """
+    parts = []
+    model = _name_of(_find_key(config, ["model"]))
+    if model:
+        parts.append(model)
+    dim = _find_key(config, ["embed_dim", "embedding_dim", "emb_dim", "embedding_size"])
+    if dim is not None:
+        parts.append(f"emb {dim}")
+    loss = _name_of(_find_key(config, ["loss"]))
+    objective = _name_of(config.get("objective"))
+    if objective or loss:
+        parts.append("/".join(p for p in (objective, loss) if p))
+    epochs = _find_key(config, ["epochs", "num_epochs", "max_epochs", "max_epoch"])
+    if epochs is not None:
+        parts.append(f"{epochs} ep")
+    return ", ".join(parts) or "?"
+
+
+def load_config_summary(path: Path) -> str:
+    if not path.is_file():
+        warn(f"{path}: not found; config column left as '?'")
+        return "?"
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(path, f"not valid YAML: {getattr(err, 'problem', err)}",
+                         None if mark is None else mark.line + 1) from None
+    if not isinstance(config, dict):
+        warn(f"{path}: expected a YAML mapping; config column left as '?'")
+        return "?"
+    return summarise_config(config)
+
+
+# ----------------------------------------------------------------------------- train time
+
+def read_train_time(exp_dir: Path) -> Optional[float]:
+    """Seconds from the first number in ``exp_dir/train_time`` (or ``train_time.txt``)."""
+    for name in TRAIN_TIME_FILES:
+        path = exp_dir / name
+        if path.is_file():
+            match = re.search(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", path.read_text(encoding="utf-8"))
+            if match is None:
+                warn(f"{path}: expected a number of seconds; train time left as '?'")
+                return None
+            return float(match.group())
+    warn(f"{exp_dir}/train_time: not found and no --train_time_seconds; train time left as '?'")
+    return None
+
+
+def format_duration(seconds: Optional[float]) -> str:
+    """``45 -> "45s"``, ``754 -> "12m 34s"``, ``7530 -> "2h 05m"``, None -> ``"?"``."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+# ----------------------------------------------------------------------------- Markdown table
+
+def _escape(cell: str) -> str:
+    return str(cell).replace("\n", " ").replace("|", "\\|")
+
+
+def _cells(line: str) -> List[str]:
+    """Cells of a Markdown table line, split on unescaped pipes, unescaped and stripped."""
+    body = line.strip()
+    if body.startswith("|"):
+        body = body[1:]
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", body)]
+
+
+def _format_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(_escape(c) for c in cells) + " |"
+
+
+def update_results_table(text: str, row: Sequence[str]) -> str:
+    """Return ``text`` with ``row`` (cells in ``COLUMNS`` order) in the results table.
+
+    A row whose first cell equals ``row[0]`` is replaced in place; otherwise the row is added at
+    the end of the table. Without a table (header equal to ``COLUMNS``), one is appended.
+    """
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines)
+                   if line.lstrip().startswith("|") and _cells(line) == COLUMNS), None)
+    new = _format_row(row)
+    if header is None:
+        block = [_format_row(COLUMNS), "|" + "---|" * len(COLUMNS), new]
+        if not lines:
+            lines = ["# Results", ""]
+        elif lines[-1].strip():
+            lines.append("")
+        return "\n".join(lines + block) + "\n"
+    end = header + 2  # first line after the separator
+    while end < len(lines) and lines[end].lstrip().startswith("|"):
+        end += 1
+    for i in range(header + 2, end):
+        if _cells(lines[i])[0] == str(row[0]):
+            lines[i] = new
+            break
+    else:
+        lines.insert(end, new)
+    return "\n".join(lines) + "\n"
+
+
+def write_results_row(path: Path, row: Sequence[str]) -> None:
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    with atomic_write(path) as handle:
+        handle.write(update_results_table(old, row))
+
+
+# ----------------------------------------------------------------------------- main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m wespeaker_like.bin.report",
+                                     description=__doc__.split("\n\n")[0])
+
+    def option(name: str, **kwargs) -> None:
+        dashed = name.replace("_", "-")
+        names = [f"--{name}"] + ([f"--{dashed}"] if dashed != name else [])
+        parser.add_argument(*names, dest=name, **kwargs)
+
+    option("exp_dir", required=True, type=Path, help="experiment dir (config.yaml, scores/, train_time)")
+    option("trials", required=True, type=Path, help="trial list the scores belong to")
+    option("scores", type=Path, default=None, help="score file (default: EXP_DIR/scores/test.score)")
+    option("embeddings", type=Path, default=None,
+           help="test embedding scp for t-SNE (default: EXP_DIR/embeddings/test/xvector.scp if present)")
+    option("utt2spk", type=Path, default=None, help="test utt2spk (needed for t-SNE)")
+    option("spk2gender", type=Path, default=None, help="test spk2gender (t-SNE gender panel)")
+    option("config", type=Path, default=None, help="config YAML (default: EXP_DIR/config.yaml)")
+    option("results_md", type=Path, default=Path("RESULTS.md"), help="Markdown results table to update")
+    option("name", default=None, help="row label (default: the exp dir's name)")
+    option("train_time_seconds", type=float, default=None,
+           help="training time in seconds (default: read EXP_DIR/train_time)")
+    option("det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
+    option("tsne_png", type=Path, default=None, help="t-SNE plot (default: EXP_DIR/tsne.png)")
+    option("tsne_max_utts", type=int, default=3000,
+           help="t-SNE at most this many utterances, keeping whole speakers (default 3000)")
+    option("tsne_perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
+    option("tsne_iterations", type=int, default=1000, help="t-SNE optimisation steps (>= 250; default 1000)")
+    option("seed", type=int, default=0, help="seed for t-SNE and speaker subsampling")
+    option("no_tsne", action="store_true", help="skip the t-SNE plot")
+    return parser
+
+
+def _tsne(args: argparse.Namespace, tsne_png: Path) -> None:
+    from wespeaker_like.scoring.cosine import load_embeddings
+    from wespeaker_like.scoring.plots import plot_tsne, select_by_speaker, tsne_2d
+
+    embeddings_scp = args.embeddings
+    if embeddings_scp is None:
+        default = args.exp_dir / "embeddings" / "test" / "xvector.scp"
+        embeddings_scp = default if default.is_file() else None
+    if embeddings_scp is None or args.utt2spk is None:
+        missing = "--embeddings" if embeddings_scp is None else "--utt2spk"
+        warn(f"no t-SNE plot: {missing} not given")
+        return
+    table = load_embeddings(embeddings_scp)
+    utt2spk = read_table(args.utt2spk)
+    unknown = [u for u in table.keys if u not in utt2spk]
+    if unknown:
+        raise InputError(args.utt2spk, f"no speaker for utterance '{unknown[0]}' of '{embeddings_scp}' "
+                         f"({len(unknown)} such; expected utt2spk of the embedded set)")
+    spk2gender: Dict[str, str] = {}
+    if args.spk2gender is not None:
+        spk2gender = {spk: g.strip().lower() for spk, g in read_table(args.spk2gender).items()}
+    else:
+        warn("no --spk2gender: gender panel shows 'unknown'")
+    utts = select_by_speaker(table.keys, utt2spk, args.tsne_max_utts, args.seed)
+    if len(utts) < len(table.keys):
+        warn(f"t-SNE on {len(utts)} of {len(table.keys)} utterances (--tsne_max_utts {args.tsne_max_utts})")
+    speakers = [utt2spk[u] for u in utts]
+    missing = sorted({s for s in speakers if s not in spk2gender}) if spk2gender else []
+    if missing:
+        warn(f"{args.spk2gender}: no gender for {len(missing)} speakers (e.g. '{missing[0]}'); shown as unknown")
+    start = time.perf_counter()
+    points = tsne_2d(table.matrix[table.rows(utts)], seed=args.seed, perplexity=args.tsne_perplexity,
+                     iterations=args.tsne_iterations)
+    plot_tsne(tsne_png, points, speakers, [spk2gender.get(s, "?") for s in speakers],
+              title=f"t-SNE of {embeddings_scp}", seed=args.seed)
+    print(f"t-SNE plot ({len(utts)} utterances, {time.perf_counter() - start:.1f} s) -> {tsne_png}")
+
+
+def run(args: argparse.Namespace) -> List[str]:
+    """Write the table row and the plots; return the row's cells."""
+    from wespeaker_like.scoring.scores import align_scores, read_scores
+
+    exp_dir = args.exp_dir
+    if not exp_dir.is_dir():
+        raise InputError(exp_dir, "experiment directory not found")
+    name = args.name or exp_dir.resolve().name
+    scores_path = args.scores or exp_dir / "scores" / "test.score"
+    trials = read_trials(args.trials)
+    scores, labels = align_scores(read_scores(scores_path), trials, scores_path, args.trials)
+
+    eer, _ = compute_eer(scores, labels)
+    dcfs = {p: compute_min_dcf(scores, labels, p) for p in P_TARGETS}
+    curve = det_curve(scores, labels)
+    dcf_points = {}
+    for p, result in dcfs.items():
+        k = int(np.searchsorted(curve.thresholds, result.threshold))
+        dcf_points[f"minDCF({format_p_target(p)}) {result.min_dcf:.3f}"] = (curve.p_fa[k], curve.p_miss[k])
+    from wespeaker_like.scoring.plots import plot_det  # matplotlib: import only once inputs are good
+
+    det_png = args.det_png or exp_dir / "det.png"
+    plot_det(det_png, curve, eer, dcf_points, title=f"DET: {name}", label=name)
+    print(f"DET plot -> {det_png}")
+
+    train_time = args.train_time_seconds
+    if train_time is None:
+        train_time = read_train_time(exp_dir)
+    row = [name, load_config_summary(args.config or exp_dir / "config.yaml"), f"{100 * eer:.2f}"]
+    row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
+    row += [format_duration(train_time), datetime.date.today().isoformat()]
+    write_results_row(args.results_md, row)
+    print(f"{args.results_md}: {_format_row(row)}")
+
+    if not args.no_tsne:
+        _tsne(args, args.tsne_png or exp_dir / "tsne.png")
+    return row
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.tsne_max_utts < 4:
+        build_parser().error("--tsne_max_utts must be at least 4")
+    if args.tsne_iterations < 250:
+        build_parser().error("--tsne_iterations must be at least 250")
+    try:
+        run(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Atomic Kaldi ark/scp writing with kaldiio.
+
+``ArkScpWriter`` streams matrices/vectors into a temporary ark, then renames the ark and finally
+the scp into place: an scp under its final name always refers to a complete ark, so a rerun can
+treat an existing scp as "this job is done".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+import kaldiio
+import numpy as np
+
+from wespeaker_like.errors import InputError
+from wespeaker_like.fileio import atomic_write
+
+
+class ArkScpWriter:
+    """``with ArkScpWriter("x.ark", "x.scp") as w: w.write(key, array)``."""
+
+    def __init__(self, ark_path: str | Path, scp_path: str | Path):
+        self.ark_path = Path(ark_path)
+        self.scp_path = Path(scp_path)
+        self._tmp_ark = self.ark_path.with_name(f".{self.ark_path.name}.{os.getpid()}.tmp")
+        self._entries: list[Tuple[str, int]] = []
+
+    def __enter__(self) -> "ArkScpWriter":
+        self.ark_path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self._tmp_ark, "wb")
+        return self
+
+    def write(self, key: str, array: np.ndarray) -> None:
+        offset = self._handle.tell() + len(key.encode("utf-8")) + 1
+        kaldiio.save_ark(self._handle, {key: np.ascontiguousarray(array, dtype=np.float32)})
+        self._entries.append((key, offset))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._handle.close()
+        if exc_type is not None:
+            self._tmp_ark.unlink(missing_ok=True)
+            return
+        os.replace(self._tmp_ark, self.ark_path)
+        final = self.ark_path.resolve()
+        with atomic_write(self.scp_path) as scp:
+            for key, offset in self._entries:
+                scp.write(f"{key} {final}:{offset}\n")
+
+
+def read_scp(scp_path: str | Path) -> Dict[str, str]:
+    """``<key> <ark>:<offset>`` lines -> dict; malformed lines raise InputError with file:line."""
+    scp_path = Path(scp_path)
+    if not scp_path.is_file():
+        raise InputError(scp_path, "scp file not found")
+    table = {}
+    with open(scp_path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            parts = raw.split()
+            if len(parts) != 2 or ":" not in parts[1] or not parts[1].rsplit(":", 1)[1].split("[")[0].isdigit():
+                raise InputError(scp_path, f"expected '<key> <ark path>:<byte offset>', got '{raw.strip()}'", number)
+            if parts[0] in table:
+                raise InputError(scp_path, f"duplicate key '{parts[0]}'", number)
+            table[parts[0]] = parts[1]
+    return table
+
+
+def load_matrix(rxspec: str, source: str = "feats.scp") -> np.ndarray:
+    """Read one ``ark:offset`` entry; a truncated/missing ark raises InputError naming ``source``."""
+    try:
+        return kaldiio.load_mat(rxspec)
+    except (OSError, ValueError, EOFError, KeyError) as exc:
+        raise InputError(source, f"cannot read '{rxspec}' ({exc})") from None
+
+
+def iter_scp(scp_path: str | Path) -> Iterator[Tuple[str, np.ndarray]]:
+    for key, rx in read_scp(scp_path).items():
+        yield key, load_matrix(rx, f"{scp_path} (key {key})")
+
+
+def job_split(keys: List[str], job: int, num_jobs: int) -> List[str]:
+    """Contiguous share ``job`` (1-based) of ``num_jobs`` of an ordered key list."""
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"job {job} is outside 1..{num_jobs}")
+    return keys[(job - 1) * len(keys) // num_jobs: job * len(keys) // num_jobs]
+
+
+def job_is_done(scp_path: Path, keys: List[str], skipped: List[str] = ()) -> bool:
+    """True when ``scp_path`` exists and, with ``skipped``, covers exactly ``keys``."""
+    return scp_path.is_file() and set(read_scp(scp_path)) | set(skipped) == set(keys)
+
+
+def merge_job_scps(scp_paths: List[Path], what: str) -> Dict[str, str]:
+    """Union of finished jobs' scp tables; a missing one means that job has not finished."""
+    merged: Dict[str, str] = {}
+    for job, scp in enumerate(scp_paths, start=1):
+        if not scp.is_file():
+            raise InputError(scp, f"{what} job {job} has not finished (no scp); rerun the stage")
+        merged.update(read_scp(scp))
+    return merged

@@ -1,0 +1,4 @@
+"""Training methods. A method is an objective (this package) plus configs; the trainer is shared."""
+
+from wespeaker_like.objectives.base import Objective, build_objective  # noqa: F401
+from wespeaker_like.objectives import classification  # noqa: F401  (registers 'classification')

@@ -1,0 +1,143 @@
+"""Verification metrics from trial scores: DET/ROC points, EER, minDCF.
+
+Decision rule used throughout: a trial is **accepted** when ``score >= threshold``.
+
+* ``P_miss(t)`` = fraction of target trials with ``score < t`` (falsely rejected),
+* ``P_fa(t)``   = fraction of non-target trials with ``score >= t`` (falsely accepted).
+
+The operating points are evaluated at every distinct score and at ``+inf``; that is every
+distinct decision a threshold can make (tied scores are always accepted or rejected together).
+The first point (lowest threshold) accepts everything (P_miss 0, P_fa 1), the last rejects
+everything (P_miss 1, P_fa 0).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+
+class DetCurve(NamedTuple):
+    """Operating points, ordered by increasing threshold; all arrays have shape [K]."""
+
+    p_miss: np.ndarray      # non-decreasing, from 0 to 1
+    p_fa: np.ndarray        # non-increasing, from 1 to 0
+    thresholds: np.ndarray  # increasing; the last one is +inf
+
+
+class DcfResult(NamedTuple):
+    min_dcf: float      # normalised minimum detection cost
+    threshold: float    # accept when score >= threshold attains it
+    p_target: float
+
+
+def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and split ``scores`` [N] by boolean ``labels`` [N] into (target, non-target)."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores ({scores.size}) and labels ({labels.size}) differ in length")
+    if labels.dtype != bool:
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("labels must be boolean (True = target trial)")
+        labels = labels.astype(bool)
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or infinity")
+    target, nontarget = scores[labels], scores[~labels]
+    if target.size == 0 or nontarget.size == 0:
+        raise ValueError(f"need both target and non-target trials, got {target.size} target "
+                         f"and {nontarget.size} non-target")
+    return target, nontarget
+
+
+def det_curve(scores: Sequence[float], labels: Sequence[bool]) -> DetCurve:
+    """All operating points of a score set.
+
+    ``scores`` [N] float, ``labels`` [N] bool (True = target). Returns a ``DetCurve`` of K points,
+    K = number of distinct scores + 1. Cost O(N log N): one sort plus binary searches.
+    """
+    target, nontarget = _split(scores, labels)
+    target = np.sort(target)
+    nontarget = np.sort(nontarget)
+    thresholds = np.append(np.unique(np.concatenate([target, nontarget])), np.inf)
+    # Number of scores strictly below each threshold = those rejected at that threshold.
+    p_miss = np.searchsorted(target, thresholds, side="left") / target.size
+    p_fa = 1.0 - np.searchsorted(nontarget, thresholds, side="left") / nontarget.size
+    return DetCurve(p_miss, p_fa, thresholds)
+
+
+def compute_eer(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+    """Equal error rate as a fraction in [0, 1], and the threshold where it is reached.
+
+    Convention: walking the operating points by increasing threshold, find the first point with
+    ``P_miss >= P_fa`` and the point before it (``P_miss < P_fa``). The EER is where the straight
+    segment joining these two points in the (P_fa, P_miss) plane crosses ``P_miss == P_fa``; the
+    threshold is interpolated by the same fraction (if the upper threshold is +inf, the lower
+    one is returned). When an operating point has ``P_miss == P_fa`` exactly, that value is the
+    EER. Perfectly separated scores give 0, perfectly reversed ones give 1.
+    """
+    curve = det_curve(scores, labels)
+    diff = curve.p_miss - curve.p_fa          # -1 at the first point, +1 at the last
+    i = int(np.argmax(diff >= 0))             # first index with P_miss >= P_fa (i >= 1)
+    d0, d1 = diff[i - 1], diff[i]
+    alpha = d0 / (d0 - d1)                    # in (0, 1]: fraction of the way from i-1 to i
+    eer = curve.p_miss[i - 1] + alpha * (curve.p_miss[i] - curve.p_miss[i - 1])
+    t0, t1 = curve.thresholds[i - 1], curve.thresholds[i]
+    threshold = t0 + alpha * (t1 - t0) if np.isfinite(t1) else t0
+    return float(eer), float(threshold)
+
+
+def compute_min_dcf(scores: Sequence[float], labels: Sequence[bool], p_target: float,
+                    c_miss: float = 1.0, c_fa: float = 1.0) -> DcfResult:
+    """Normalised minimum detection cost, as NIST SRE and Kaldi's ``compute_min_dcf.py``.
+
+    ``DCF(t) = C_miss * P_miss(t) * P_target + C_fa * P_fa(t) * (1 - P_target)``, minimised over
+    all operating points and divided by ``min(C_miss * P_target, C_fa * (1 - P_target))`` (the
+    cost of the better of "accept all" / "reject all"), so a useless system scores 1.
+    """
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    curve = det_curve(scores, labels)
+    dcf = c_miss * curve.p_miss * p_target + c_fa * curve.p_fa * (1.0 - p_target)
+    best = int(np.argmin(dcf))
+    norm = min(c_miss * p_target, c_fa * (1.0 - p_target))
+    return DcfResult(float(dcf[best] / norm), float(curve.thresholds[best]), float(p_target))
+
+
+def compute_metrics(scores: Sequence[float], labels: Sequence[bool],
+                    p_targets: Iterable[float] = (0.01, 0.05)) -> Dict[str, object]:
+    """EER (percent) and minDCF at each ``p_target``, as a JSON-ready dict.
+
+    Keys: ``num_trials``, ``num_target``, ``num_nontarget``, ``eer_percent``, ``eer_threshold``,
+    ``min_dcf`` ({"0.01": value, ...}), ``min_dcf_threshold`` (same keys).
+    """
+    labels = np.asarray(labels, dtype=bool)
+    eer, eer_threshold = compute_eer(scores, labels)
+    out: Dict[str, object] = {
+        "num_trials": int(labels.size),
+        "num_target": int(labels.sum()),
+        "num_nontarget": int((~labels).sum()),
+        "eer_percent": 100.0 * eer,
+        "eer_threshold": eer_threshold,
+        "min_dcf": {},
+        "min_dcf_threshold": {},
+    }
+    for p in p_targets:
+        result = compute_min_dcf(scores, labels, p)
+        key = format_p_target(p)
+        out["min_dcf"][key] = result.min_dcf
+        out["min_dcf_threshold"][key] = result.threshold
+    return out
+
+
+def format_p_target(p_target: float) -> str:
+    """``0.01 -> "0.01"``, ``0.050 -> "0.05"``: the key used in results files and summaries."""
+    return f"{p_target:g}"
+
+
+def summary_line(metrics: Dict[str, object]) -> str:
+    """``EER 8.31 %  minDCF(0.01) 0.512  minDCF(0.05) 0.377`` from ``compute_metrics`` output."""
+    parts = [f"EER {metrics['eer_percent']:.2f} %"]
+    parts += [f"minDCF({key}) {value:.3f}" for key, value in metrics["min_dcf"].items()]
+    return "  ".join(parts)
