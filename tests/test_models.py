@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import wespeaker_like.models as models
-from wespeaker_like.models import MODELS, build_model, count_parameters
+from wespeaker_like.models import MODELS, build_model, build_pooling, count_parameters
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -99,6 +101,16 @@ def test_parameter_count_and_shapes(row):
 
 
 @pytest.mark.parametrize("row", list(ROWS))
+def test_fits_the_recipe_features(row):
+    """The speechocean762 recipe feeds 80-d fbank crops of 150 frames: every row builds for them by
+    changing only its model section (``feat_dim: 80``)."""
+    cfg = dict(ROWS[row][0], feat_dim=80)
+    with torch.device("meta"):
+        model = build_model(cfg).train()
+        assert model(torch.zeros(4, 150, 80)).shape == (4, cfg["embed_dim"])
+
+
+@pytest.mark.parametrize("row", list(ROWS))
 def test_batch_equals_one_by_one_and_torchscript(row, built):
     model = built(row)
     torch.manual_seed(1)
@@ -162,3 +174,32 @@ def test_bad_config_names_the_key():
 
 def test_package_exports():
     assert callable(models.build_model) and callable(models.build_pooling)
+
+
+@pytest.mark.parametrize("name,factor", [("TAP", 1), ("TSTP", 2), ("SAP", 1), ("ASTP", 2), ("ASP", 2)])
+def test_pooling_shapes(name, factor):
+    pool = build_pooling(name, 12)
+    assert pool.out_dim == 12 * factor
+    assert pool(torch.randn(5, 12, 30)).shape == (5, 12 * factor)
+    assert pool(torch.randn(5, 3, 4, 30)).shape == (5, 12 * factor)  # (B, C, F, T) flattens to C*F = 12
+
+
+def test_pooling_statistics():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 50)
+    mean, std = x.mean(-1), x.std(-1)
+    torch.testing.assert_close(build_pooling("TAP", 6)(x), mean)
+    torch.testing.assert_close(build_pooling("TSTP", 6)(x), torch.cat([mean, std], 1))
+    torch.testing.assert_close(build_pooling("TSTP", 6, unbiased=False)(x),
+                               torch.cat([mean, x.std(-1, unbiased=False)], 1))
+    # uniform attention weights turn the attentive poolings into plain statistics
+    for kwargs in (dict(global_context=True), dict(global_context=False, attention_bn=True, attention_tanh=False)):
+        astp = build_pooling("ASTP", 6, attention_channels=4, **kwargs)
+        torch.nn.init.zeros_(astp.out.weight)
+        torch.nn.init.zeros_(astp.out.bias)
+        torch.testing.assert_close(astp.eval()(x), torch.cat([mean, x.std(-1, unbiased=False)], 1))
+    sap = build_pooling("SAP", 6)
+    torch.nn.init.zeros_(sap.attention)
+    torch.testing.assert_close(sap(x), mean)
+    with pytest.raises(KeyError, match="unknown pooling"):
+        build_pooling("XYZ", 6)

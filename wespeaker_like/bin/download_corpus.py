@@ -1,6 +1,6 @@
 """Stage 0: fetch a corpus's official archives and extract them (resumable, MD5-checked).
 
-    python -m wespeaker_like.bin.download_corpus voxceleb1 --corpus_dir corpus [--dl_dir corpus/archives] \
+    python -m wespeaker_like.bin.download_corpus voxceleb1 [voxceleb2 musan ...] --corpus_dir corpus [--dl_dir corpus/archives] \
         [--archives_dir /data/archives] [--base_url URL] [--checksums md5.txt] [--remove_archives]
 
 Corpora: voxceleb1 (dev+test audio and the six trial lists), voxceleb2 (dev AAC), cnceleb
@@ -25,7 +25,8 @@ from wespeaker_like.errors import InputError
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus", choices=sorted(DOWNLOADS) + ["ffsvc"])
+    parser.add_argument("corpora", nargs="+", choices=sorted(DOWNLOADS) + ["ffsvc"], metavar="corpus",
+                        help=f"one or more of {', '.join(sorted(DOWNLOADS) + ['ffsvc'])}")
     parser.add_argument("--corpus_dir", required=True, help="where the archives are extracted")
     parser.add_argument("--dl_dir", default=None, help="where downloads go (default <corpus_dir>/archives)")
     parser.add_argument("--archives_dir", default=None, help="archives (or their parts) already on disk")
@@ -33,22 +34,25 @@ def main(argv=None) -> int:
     parser.add_argument("--checksums", default=None, help="md5sum-style file overriding the built-in MD5 sums")
     parser.add_argument("--remove_archives", action="store_true", help="delete downloaded archives after extraction")
     args = parser.parse_args(argv)
+    for option in ("dl_dir", "archives_dir", "base_url", "checksums"):
+        setattr(args, option, getattr(args, option) or None)  # recipes pass "" for "not given"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        if args.corpus == "ffsvc":
+        if "ffsvc" in args.corpora:
             raise InputError(None, "FFSVC2020/2022 are distributed on request (AISHELL, Zenodo): no public "
                              "download. Extract them by hand into the layout of docs/corpora.md and run stage 1")
-        archives, base_url = DOWNLOADS[args.corpus]
-        if args.base_url:
-            archives = [dataclasses.replace(a, url_dir=None) for a in archives]
-            base_url = args.base_url
         checksums = read_checksums(Path(args.checksums)) if args.checksums else None
         corpus_dir = Path(args.corpus_dir)
         dl_dir = Path(args.dl_dir) if args.dl_dir else corpus_dir / "archives"
         archives_dir = Path(args.archives_dir) if args.archives_dir else None
-        for dest in fetch_all(archives, corpus_dir, dl_dir, archives_dir, base_url, checksums,
-                              keep=not args.remove_archives):
-            logging.getLogger("download").info("ready: %s", dest)
+        for corpus in args.corpora:
+            archives, base_url = DOWNLOADS[corpus]
+            if args.base_url:
+                archives = [dataclasses.replace(a, url_dir=None) for a in archives]
+                base_url = args.base_url
+            for dest in fetch_all(archives, corpus_dir, dl_dir, archives_dir, base_url, checksums,
+                                  keep=not args.remove_archives):
+                logging.getLogger("download").info("ready: %s", dest)
     except InputError as exc:
         print(f"download_corpus: error: {exc}", file=sys.stderr)
         return 1

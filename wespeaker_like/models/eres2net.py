@@ -12,7 +12,7 @@ Shapes: (B, T, feat_dim) -> (B, embed_dim).
 """
 
 import math
-from typing import Any, List
+from typing import Any, List, Optional
 
 import torch
 import torch.nn as nn
@@ -82,9 +82,12 @@ class Res2Block(nn.Module):
 
 
 def _res2net(m_channels: int, base_width: int, scale: int, expansion: int, all_splits: bool,
-             aff_from_stage: int, fuse_from: Any, **kwargs) -> ResNet:
+             aff_from_stage: Optional[int], fuse_from: Optional[int], **kwargs: Any) -> ResNet:
+    """ResNet trunk with Res2Blocks; blocks of stages >= ``aff_from_stage`` (0-based) fuse splits with AFF."""
+
     def block(in_ch: int, planes: int, stride: Stride, stage: int) -> nn.Module:
-        return Res2Block(in_ch, planes, stride, base_width, scale, expansion, all_splits, stage >= aff_from_stage)
+        aff = aff_from_stage is not None and stage >= aff_from_stage
+        return Res2Block(in_ch, planes, stride, base_width, scale, expansion, all_splits, aff)
 
     kwargs.setdefault("embed_dim", 192)
     return ResNet(m_channels=m_channels, block=block, expansion=expansion, fuse_from=fuse_from, **kwargs)
@@ -93,7 +96,7 @@ def _res2net(m_channels: int, base_width: int, scale: int, expansion: int, all_s
 @MODELS.register("res2net")
 def res2net(m_channels: int = 32, base_width: int = 32, scale: int = 2, expansion: int = 2, **kwargs) -> ResNet:
     """3D-Speaker Res2Net34 (ResNet trunk arguments pass through, e.g. ``num_blocks``, ``pooling``)."""
-    return _res2net(m_channels, base_width, scale, expansion, all_splits=False, aff_from_stage=99,
+    return _res2net(m_channels, base_width, scale, expansion, all_splits=False, aff_from_stage=None,
                     fuse_from=None, **kwargs)
 
 

@@ -45,7 +45,8 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   fi
   corpora=(musan rirs_noises)
   if $use_voxceleb; then corpora=(voxceleb1 voxceleb2 "${corpora[@]}"); fi
-  bash "$local/download.sh" "$corpus_dir" "$dl_dir" "$archives_dir" "$checksums" "${corpora[@]}"
+  python3 -m wespeaker_like.bin.download_corpus "${corpora[@]}" --corpus_dir "$corpus_dir" \
+    --dl_dir "$dl_dir" --archives_dir "$archives_dir" --checksums "$checksums"
 fi
 
 # Stage 1: data dirs with speaker and device labels, and the FFSVC2022 dev trials.
@@ -56,14 +57,7 @@ fi
 
 # Stage 2: MUSAN/RIRS_NOISES resources, then reverb/noise/music/babble copies of the FFSVC training set.
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  bash "$local/prepare_aug_resources.sh" "$corpus_dir" "$data" "$nj"
-  extra=()
-  if [ -n "$aug_num_utts" ]; then extra+=(--num_utts "$aug_num_utts"); fi
-  python3 -m wespeaker_like.bin.augment_data_dir --src "$data/$train_set" --out "$data/${train_set}_aug" \
-    --audio_dir "$data/${train_set}_aug/audio" --types "$aug_types" \
-    --rirs "$data/rirs_noises/rirs" --noise "$data/musan/noise" --music "$data/musan/music" \
-    --babble_from "$data/musan/speech" --noise_snrs 0:15 --music_snrs 5:15 --babble_snrs 13:20 \
-    --num_babble 3:7 --seed "$seed" --nj "$nj" --combined_out "$data/${train_set}_combined" "${extra[@]}"
+  augment_with_musan_rirs.sh "$corpus_dir" "$data" "$train_set" "$aug_types" "$aug_num_utts" "$seed" "$nj"
 fi
 
 # Stage 3: features          (comes with the features issue)

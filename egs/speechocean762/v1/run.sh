@@ -28,6 +28,7 @@ speed_perturb=false      # add 0.9x / 1.1x copies as new speakers
 num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes
 extract_device=cpu       # cpu | cuda | auto
 mean_norm=true           # subtract the training-set mean embedding before cosine scoring
+results_md=$recipe_dir/RESULTS.md
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
   [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false]"
@@ -133,7 +134,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "speechocean762/$(basename "$exp")" \
     --scores "$exp/scores/test.score" --trials "$data/test/trials" \
     --embeddings "$exp/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
-    --spk2gender "$data/test/spk2gender" --results_md "$recipe_dir/RESULTS.md"
+    --spk2gender "$data/test/spk2gender" --results_md "$results_md"
   stage_end 7
   cat "$timings"
 fi

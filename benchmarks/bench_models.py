@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Speed of the model zoo on this machine.
+
+Per model: trainable parameters; training throughput in samples/s (batch 32 x 200 frames of 80-d
+fbank, forward + backward + SGD step, AAM-softmax head over 5,994 classes); extraction real-time
+factor (one batch of 16 x 10 s = 16 x 1,000 frames, eval mode, model only: compute seconds / audio
+seconds). Times are wall clock, the median of ``--iters`` timed iterations after ``--warmup``
+untimed ones; the CPU seconds of the process per iteration are printed beside them, so contention
+from other processes shows (CPU s close to wall s x threads: we had the cores; much lower: we did not).
+
+    python3 benchmarks/bench_models.py                         # every model, tuned malloc
+    python3 benchmarks/bench_models.py --models ecapa_c512,campplus --iters 3 --malloc glibc
+    python3 benchmarks/bench_models.py --models ecapa_c512 --compile
+
+``--malloc tuned`` (default) re-runs the script with ``MALLOC_MMAP_MAX_=0
+MALLOC_TRIM_THRESHOLD_=100000000000``: glibc then keeps freed activation memory in the heap instead
+of returning it to the kernel, which saves the page faults of re-allocating it every iteration.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+
+ECAPA_3DS = dict(name="ecapa_tdnn", channels=[1024, 1024, 1024, 1024, 3072], mfa_bn=True, attention_bn=True,
+                 padding_mode="reflect")
+
+# the rows of the issue's table (tests/test_models.py checks their parameter counts)
+CONFIGS = {
+    "tdnn_xvector": dict(name="tdnn", embed_dim=512),
+    "ecapa_c512": dict(name="ecapa_tdnn", embed_dim=192, channels=512),
+    "ecapa_c1024": dict(name="ecapa_tdnn", embed_dim=192, channels=1024),
+    "ecapa_3dspeaker": dict(ECAPA_3DS, embed_dim=192),
+    "ecapa_sdpn": dict(ECAPA_3DS, embed_dim=512),
+    "resnet34_wespeaker": dict(name="resnet", embed_dim=256),
+    "resnet34_3dspeaker": dict(name="resnet", embed_dim=192, two_emb_layer=True),
+    "thin_resnet34": dict(name="thin_resnet34", feat_dim=64, embed_dim=512),
+    "fast_resnet34": dict(name="fast_resnet34", feat_dim=40, embed_dim=512),
+    "res2net34": dict(name="res2net", embed_dim=192),
+    "eres2net_base": dict(name="eres2net", embed_dim=192),
+    "eres2netv2": dict(name="eres2netv2", embed_dim=192),
+    "campplus": dict(name="campplus", embed_dim=512),
+    "mfa_conformer": dict(name="mfa_conformer", embed_dim=192),
+}
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=",".join(CONFIGS), help="comma-separated ids: " + ", ".join(CONFIGS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=1, help="untimed iterations (compilation happens here)")
+    p.add_argument("--iters", type=int, default=3, help="timed iterations")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--classes", type=int, default=5994)
+    p.add_argument("--extract-batch", type=int, default=16)
+    p.add_argument("--extract-seconds", type=float, default=10.0)
+    p.add_argument("--no-train", action="store_true")
+    p.add_argument("--no-extract", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format (2-D CNNs)")
+    p.add_argument("--malloc", choices=["tuned", "glibc"], default="tuned")
+    return p.parse_args()
+
+
+def reexec_for_malloc(mode: str) -> None:
+    """Restart the interpreter when the malloc environment does not match ``mode`` (glibc reads it at start)."""
+    tuned = all(os.environ.get(k) == v for k, v in TUNED_MALLOC.items())
+    if (mode == "tuned") == tuned:
+        return
+    env = dict(os.environ)
+    for k, v in TUNED_MALLOC.items():
+        if mode == "tuned":
+            env[k] = v
+        else:
+            env.pop(k, None)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def timed(fn, warmup: int, iters: int):
+    """Median wall seconds and median process CPU seconds of ``fn()`` over ``iters`` calls."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(iters):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def main():
+    args = parse_args()
+    reexec_for_malloc(args.malloc)
+
+    import torch
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from wespeaker_like.losses.margin import AAMSoftmax
+    from wespeaker_like.models import build_model, count_parameters
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ids = [m for m in args.models.split(",") if m]
+    unknown = [m for m in ids if m not in CONFIGS]
+    if unknown:
+        sys.exit(f"unknown model id(s) {unknown}; known: {', '.join(CONFIGS)}")
+
+    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, malloc {args.malloc}, "
+          f"compile {args.compile}, channels_last {args.channels_last}; train batch {args.batch} x "
+          f"{args.frames} frames, AAM head {args.classes} classes; extract {args.extract_batch} x "
+          f"{args.extract_seconds:g} s; warmup {args.warmup}, timed iters {args.iters} (median)")
+    print("# load average at start: %.2f %.2f %.2f" % os.getloadavg())
+    print("| model | params | train samples/s | train CPU s/it (wall s/it) | extract RTF | extract CPU s (wall s) |")
+    print("|---|---|---|---|---|---|")
+    for mid in ids:
+        cfg = CONFIGS[mid]
+        feat_dim = cfg.get("feat_dim", 80)
+        model = build_model(cfg)
+        params = count_parameters(model)
+        if args.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        run = torch.compile(model) if args.compile else model
+        train = extract = "-"
+
+        if not args.no_train:
+            model.train()
+            head = AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30)
+            opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
+                                  weight_decay=1e-4)
+            x = torch.randn(args.batch, args.frames, feat_dim)
+            y = torch.randint(0, args.classes, (args.batch,))
+
+            def step():
+                loss = head(run(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            wall, cpu = timed(step, args.warmup, args.iters)
+            train = (f"{args.batch / wall:.2f}", f"{cpu:.2f} ({wall:.2f})")
+            del head, opt, x, y
+
+        if not args.no_extract:
+            model.eval()
+            x = torch.randn(args.extract_batch, int(round(args.extract_seconds * 100)), feat_dim)
+
+            def infer():
+                with torch.inference_mode():
+                    run(x)
+
+            wall, cpu = timed(infer, args.warmup, args.iters)
+            extract = (f"{wall / (args.extract_batch * args.extract_seconds):.4f}", f"{cpu:.2f} ({wall:.2f})")
+
+        cells = [mid, f"{params / 1e6:.2f} M"]
+        cells += list(train) if train != "-" else ["-", "-"]
+        cells += list(extract) if extract != "-" else ["-", "-"]
+        print("| " + " | ".join(cells) + " |", flush=True)
+        del model, run
+    print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
