@@ -12,9 +12,12 @@ from other processes shows (CPU s close to wall s x threads: we had the cores; m
     python3 benchmarks/bench_models.py --models ecapa_c512,campplus --iters 3 --malloc glibc
     python3 benchmarks/bench_models.py --models ecapa_c512 --compile
 
-``--malloc tuned`` (default) re-runs the script with ``MALLOC_MMAP_MAX_=0
-MALLOC_TRIM_THRESHOLD_=100000000000``: glibc then keeps freed activation memory in the heap instead
-of returning it to the kernel, which saves the page faults of re-allocating it every iteration.
+``--malloc tuned`` (default) runs with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000``:
+glibc then keeps freed activation memory in the heap instead of returning it to the kernel, which
+saves the page faults of re-allocating it every iteration. ``--omp-wait passive`` (default) runs with
+``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep instead of spinning, which matters when other
+processes share the cores. Both are read when the process starts, so the script re-executes itself
+with the environment they need.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import sys
 import time
 
 TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+OMP_WAIT = "OMP_WAIT_POLICY"
 
 ECAPA_3DS = dict(name="ecapa_tdnn", channels=[1024, 1024, 1024, 1024, 3072], mfa_bn=True, attention_bn=True,
                  padding_mode="reflect")
@@ -62,22 +66,27 @@ def parse_args():
     p.add_argument("--no-extract", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (2-D CNNs)")
-    p.add_argument("--malloc", choices=["tuned", "glibc"], default="tuned")
+    p.add_argument("--malloc", choices=["tuned", "glibc"], default="tuned", help="glibc: its defaults")
+    p.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="passive",
+                   help="OMP_WAIT_POLICY; unset: the OpenMP runtime's default (spin, then sleep)")
     return p.parse_args()
 
 
-def reexec_for_malloc(mode: str) -> None:
-    """Restart the interpreter when the malloc environment does not match ``mode`` (glibc reads it at start)."""
-    tuned = all(os.environ.get(k) == v for k, v in TUNED_MALLOC.items())
-    if (mode == "tuned") == tuned:
-        return
+def reexec_with_env(args) -> None:
+    """Restart the interpreter when the environment does not match ``--malloc`` / ``--omp-wait``
+    (glibc and OpenMP read it when the process starts)."""
     env = dict(os.environ)
     for k, v in TUNED_MALLOC.items():
-        if mode == "tuned":
+        if args.malloc == "tuned":
             env[k] = v
         else:
             env.pop(k, None)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    if args.omp_wait == "unset":
+        env.pop(OMP_WAIT, None)
+    else:
+        env[OMP_WAIT] = args.omp_wait.upper()
+    if env != dict(os.environ):
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 def timed(fn, warmup: int, iters: int):
@@ -95,7 +104,7 @@ def timed(fn, warmup: int, iters: int):
 
 def main():
     args = parse_args()
-    reexec_for_malloc(args.malloc)
+    reexec_with_env(args)
 
     import torch
 
@@ -111,6 +120,7 @@ def main():
         sys.exit(f"unknown model id(s) {unknown}; known: {', '.join(CONFIGS)}")
 
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, malloc {args.malloc}, "
+          f"OMP_WAIT_POLICY {os.environ.get(OMP_WAIT, 'unset')}, "
           f"compile {args.compile}, channels_last {args.channels_last}; train batch {args.batch} x "
           f"{args.frames} frames, AAM head {args.classes} classes; extract {args.extract_batch} x "
           f"{args.extract_seconds:g} s; warmup {args.warmup}, timed iters {args.iters} (median)")
