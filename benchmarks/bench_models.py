@@ -134,7 +134,9 @@ def main():
         params = count_parameters(model)
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        run = torch.compile(model) if args.compile else model
+        if args.compile:
+            torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
+        run = torch.compile(model, dynamic=False) if args.compile else model
         train = extract = "-"
 
         if not args.no_train:
