@@ -6,6 +6,9 @@ export PYTHONPATH="$WESPEAKER_LIKE_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 export LC_ALL=C
 # glibc returning freed memory to the OS costs PyTorch CPU training dearly on small VMs
-# (measured in benchmarks/README.md); keep freed memory in the process instead.
+# (1.5x slower ECAPA training, benchmarks/README.md); keep freed memory in the process instead.
 export MALLOC_MMAP_MAX_=${MALLOC_MMAP_MAX_:-0}
 export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-100000000000}
+# OpenMP threads that spin while waiting collapse throughput when another job holds a core;
+# passive waiting costs nothing on free cores (benchmarks/README.md).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}

@@ -102,6 +102,58 @@ def timed(fn, warmup: int, iters: int):
     return statistics.median(wall), statistics.median(cpu)
 
 
+def bench_one(mid: str, args) -> list:
+    """The table cells of one model: id, parameters, training and extraction figures."""
+    import torch
+
+    from wespeaker_like.losses.margin import AAMSoftmax
+    from wespeaker_like.models import build_model, count_parameters
+
+    cfg = CONFIGS[mid]
+    feat_dim = cfg.get("feat_dim", 80)
+    model = build_model(cfg)
+    cells = [mid, f"{count_parameters(model) / 1e6:.2f} M"]
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if args.compile:
+        torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
+    run = torch.compile(model, dynamic=False) if args.compile else model
+
+    if args.no_train:
+        cells += ["-", "-"]
+    else:
+        model.train()
+        head = AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30)
+        opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
+                              weight_decay=1e-4)
+        x = torch.randn(args.batch, args.frames, feat_dim)
+        y = torch.randint(0, args.classes, (args.batch,))
+
+        def step():
+            loss = head(run(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        wall, cpu = timed(step, args.warmup, args.iters)
+        cells += [f"{args.batch / wall:.2f}", f"{cpu:.2f} ({wall:.2f})"]
+        opt.zero_grad(set_to_none=True)
+
+    if args.no_extract:
+        cells += ["-", "-"]
+    else:
+        model.eval()
+        feats = torch.randn(args.extract_batch, int(round(args.extract_seconds * 100)), feat_dim)
+
+        def infer():
+            with torch.inference_mode():
+                run(feats)
+
+        wall, cpu = timed(infer, args.warmup, args.iters)
+        cells += [f"{wall / (args.extract_batch * args.extract_seconds):.4f}", f"{cpu:.2f} ({wall:.2f})"]
+    return cells
+
+
 def main():
     args = parse_args()
     reexec_with_env(args)
@@ -109,9 +161,6 @@ def main():
     import torch
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from wespeaker_like.losses.margin import AAMSoftmax
-    from wespeaker_like.models import build_model, count_parameters
-
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     ids = [m for m in args.models.split(",") if m]
@@ -128,51 +177,7 @@ def main():
     print("| model | params | train samples/s | train CPU s/it (wall s/it) | extract RTF | extract CPU s (wall s) |")
     print("|---|---|---|---|---|---|")
     for mid in ids:
-        cfg = CONFIGS[mid]
-        feat_dim = cfg.get("feat_dim", 80)
-        model = build_model(cfg)
-        params = count_parameters(model)
-        if args.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if args.compile:
-            torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
-        run = torch.compile(model, dynamic=False) if args.compile else model
-        train = extract = "-"
-
-        if not args.no_train:
-            model.train()
-            head = AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30)
-            opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
-                                  weight_decay=1e-4)
-            x = torch.randn(args.batch, args.frames, feat_dim)
-            y = torch.randint(0, args.classes, (args.batch,))
-
-            def step():
-                loss = head(run(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-
-            wall, cpu = timed(step, args.warmup, args.iters)
-            train = (f"{args.batch / wall:.2f}", f"{cpu:.2f} ({wall:.2f})")
-            del head, opt, x, y
-
-        if not args.no_extract:
-            model.eval()
-            x = torch.randn(args.extract_batch, int(round(args.extract_seconds * 100)), feat_dim)
-
-            def infer():
-                with torch.inference_mode():
-                    run(x)
-
-            wall, cpu = timed(infer, args.warmup, args.iters)
-            extract = (f"{wall / (args.extract_batch * args.extract_seconds):.4f}", f"{cpu:.2f} ({wall:.2f})")
-
-        cells = [mid, f"{params / 1e6:.2f} M"]
-        cells += list(train) if train != "-" else ["-", "-"]
-        cells += list(extract) if extract != "-" else ["-", "-"]
-        print("| " + " | ".join(cells) + " |", flush=True)
-        del model, run
+        print("| " + " | ".join(bench_one(mid, args)) + " |", flush=True)
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
 
 

@@ -140,29 +140,43 @@ def test_frontend_is_first_conv_pooled():
         torch.testing.assert_close(first, stem.mean(dim=(2, 3)))
 
 
+# small members of every family, for the gradient and compile checks
+SMALL = [
+    dict(name="tdnn", feat_dim=24, embed_dim=16, channels=[16, 16, 16, 16, 32]),
+    dict(name="ecapa_tdnn", feat_dim=24, embed_dim=16, channels=[32, 32, 32, 32, 48], se_channels=8,
+         attention_channels=8, mfa_bn=True, attention_bn=True, padding_mode="reflect"),
+    dict(name="resnet", feat_dim=24, embed_dim=16, m_channels=4, num_blocks=[1, 1, 1, 1], two_emb_layer=True),
+    dict(name="thin_resnet34", feat_dim=24, embed_dim=16, widths=[8, 8, 16, 16], num_blocks=[1, 1, 1, 1]),
+    dict(name="fast_resnet34", feat_dim=24, embed_dim=16, widths=[8, 8, 16, 16], num_blocks=[1, 1, 1, 1]),
+    dict(name="res2net", feat_dim=24, embed_dim=16, m_channels=8, num_blocks=[1, 1, 1, 1]),
+    dict(name="eres2net", feat_dim=24, embed_dim=16, m_channels=8, num_blocks=[1, 1, 1, 1]),
+    dict(name="eres2netv2", feat_dim=24, embed_dim=16, m_channels=8, num_blocks=[1, 1, 1, 1]),
+    dict(name="campplus", feat_dim=24, embed_dim=16, m_channels=8, growth_rate=8, init_channels=16,
+         num_layers=[2, 2, 2]),
+    dict(name="mfa_conformer", feat_dim=24, embed_dim=16, num_blocks=2, d_model=16, heads=2, ffn_dim=32),
+]
+
+
 def test_training_step_updates_all_parameters():
     """Gradients reach every parameter (no dead branch), on small variants of each family."""
-    small = [
-        dict(name="tdnn", feat_dim=24, embed_dim=16, channels=[16, 16, 16, 16, 32]),
-        dict(name="ecapa_tdnn", feat_dim=24, embed_dim=16, channels=[32, 32, 32, 32, 48], se_channels=8,
-             attention_channels=8, mfa_bn=True, attention_bn=True, padding_mode="reflect"),
-        dict(name="resnet", feat_dim=24, embed_dim=16, m_channels=4, num_blocks=[1, 1, 1, 1], two_emb_layer=True),
-        dict(name="thin_resnet34", feat_dim=24, embed_dim=16, widths=[8, 8, 16, 16], num_blocks=[1, 1, 1, 1]),
-        dict(name="fast_resnet34", feat_dim=24, embed_dim=16, widths=[8, 8, 16, 16], num_blocks=[1, 1, 1, 1]),
-        dict(name="res2net", feat_dim=24, embed_dim=16, m_channels=8, num_blocks=[1, 1, 1, 1]),
-        dict(name="eres2net", feat_dim=24, embed_dim=16, m_channels=8, num_blocks=[1, 1, 1, 1]),
-        dict(name="eres2netv2", feat_dim=24, embed_dim=16, m_channels=8, num_blocks=[1, 1, 1, 1]),
-        dict(name="campplus", feat_dim=24, embed_dim=16, m_channels=8, growth_rate=8, init_channels=16,
-             num_layers=[2, 2, 2]),
-        dict(name="mfa_conformer", feat_dim=24, embed_dim=16, num_blocks=2, d_model=16, heads=2, ffn_dim=32),
-    ]
-    for cfg in small:
+    for cfg in SMALL:
         torch.manual_seed(0)
         model = build_model(cfg).train()
         emb, first = model.forward_with_frontend(torch.randn(4, 40, cfg["feat_dim"]))
         (emb.pow(2).sum() + first.sum()).backward()
         dead = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
         assert not dead, f"{cfg['name']}: no gradient for {dead}"
+
+
+def test_torch_compile_traces_one_graph():
+    """torch.compile sees each model as one graph (no graph breaks), so compiling helps the whole step."""
+    import torch._dynamo as dynamo
+
+    for cfg in SMALL:
+        dynamo.reset()
+        explanation = dynamo.explain(build_model(cfg).train())(torch.randn(4, 40, cfg["feat_dim"]))
+        assert explanation.graph_break_count == 0, (cfg["name"], explanation.break_reasons)
+    dynamo.reset()
 
 
 def test_bad_config_names_the_key():
