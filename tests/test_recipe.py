@@ -37,8 +37,8 @@ def make_mini_corpus(root: Path, corpus: Path, speakers_per_set: int, utts_per_s
                 lines["utt2spk"].append(f"{utt} {spk}")
         for name, content in lines.items():
             (root / subset / name).write_text("\n".join(content) + "\n")
-    test_utts = [line.split()[0] for line in lines["utt2spk"]]
-    test_spk = dict(line.split() for line in lines["utt2spk"])
+    test_spk = read_table(root / "test" / "utt2spk")
+    test_utts = sorted(test_spk)
     trials = [f"{a} {b} {'target' if test_spk[a] == test_spk[b] else 'nontarget'}"
               for i, a in enumerate(test_utts) for b in test_utts[i + 1:]]
     (root / "trials").mkdir()

@@ -39,6 +39,7 @@ def test_trial_with_unknown_utterance_names_file_and_line(tmp_path, corpus_dir):
 def test_missing_audio_names_wav_scp_line(tmp_path, corpus_dir):
     fake = tmp_path / "corpus"
     (fake / "train").mkdir(parents=True)
-    (fake / "train" / "wav.scp").write_text("000010011\tWAVE/SPEAKER0001/000010011.opus\n")
-    with pytest.raises(InputError, match=r"train/wav.scp:1: audio file 'WAVE/SPEAKER0001/000010011.opus'"):
+    # a blank line first: the reported line must still be the entry's own
+    (fake / "train" / "wav.scp").write_text("\n000010011\tWAVE/SPEAKER0001/000010011.opus\n")
+    with pytest.raises(InputError, match=r"train/wav.scp:2: audio file 'WAVE/SPEAKER0001/000010011.opus'"):
         speechocean762.prepare(fake, tmp_path / "data")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from wespeaker_like.data.corpora.download import Archive
-from wespeaker_like.data.kaldi_dir import DataDir, read_table
+from wespeaker_like.data.kaldi_dir import DataDir, line_of, read_table
 from wespeaker_like.data.trials import make_trials, read_trials, write_trials
 from wespeaker_like.errors import InputError
 
@@ -32,10 +32,11 @@ def prepare_subset(corpus_dir: Path, subset: str, out_dir: Path) -> DataDir:
         raise InputError(src, f"expected the corpus' '{subset}/' list directory under {corpus_dir}")
     wav_scp = src / "wav.scp"
     wavs = {}
-    for number, (utt, rel) in enumerate(read_table(wav_scp).items(), start=1):
+    for utt, rel in read_table(wav_scp).items():
         path = (corpus_dir / rel).resolve()
         if not path.is_file():
-            raise InputError(wav_scp, f"audio file '{rel}' of utterance '{utt}' not found under {corpus_dir}", number)
+            raise InputError(wav_scp, f"audio file '{rel}' of utterance '{utt}' not found under {corpus_dir}",
+                             line_of(wav_scp, utt))
         wavs[utt] = str(path)
     tables = {"wav.scp": wavs, "utt2spk": read_table(src / "utt2spk")}
     for name in ("spk2gender", "spk2age", "text"):
