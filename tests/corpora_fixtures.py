@@ -140,24 +140,26 @@ def make_cnceleb(root: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- FFSVC
-FFSVC_TRAIN = {"train/0001/F0001_001I1M_1_0001_normal.wav": 1.5,
-               "train/0001/F0001_001PCM5M_recorded6_0002_normal.wav": 0.5,
-               "dev/0002/S0002_002PAD3M_1_0003_fast.wav": 1.0,
-               "supplementary/0002/T0002_002MIC_Tr2_0004_normal.wav": 1.25,
-               "supplementary/0001/T0001_001PCML3M_recorded10_0005_slow.wav": 2.0}
-FFSVC_DEV = {"ffsvc22_dev_000001.wav": 1.0, "ffsvc22_dev_000002.wav": 0.5, "ffsvc22_dev_000003.wav": 0.75}
+# As extracted: FFSVC2020 under wav/<set>/<V><SSSS>/<sss><DEVICE><DISTANCE>/, the FFSVC2022 dev archive's
+# own dev/ folder of renamed files beside it, the two lists downloaded from the challenge site.
+FFSVC_TRAIN = {"wav/train/F0001/001I1M/F0001_001I1M_1_0001_normal.wav": 1.5,
+               "wav/train/F0001/001PCM5M/F0001_001PCM5M_recorded6_0002_normal.wav": 0.5,
+               "wav/dev/S0002/002PAD3M/S0002_002PAD3M_1_0003_fast.wav": 1.0,
+               "supplementary/T0002/002MIC/T0002_002MIC_Tr2_0004_normal.wav": 1.25,
+               "supplementary/T0001/001PCML3M/T0001_001PCML3M_recorded10_0005_slow.wav": 2.0}
+FFSVC_DEV = {"ffsvc22_dev_000000.wav": 1.0, "ffsvc22_dev_000001.wav": 0.5, "ffsvc22_dev_000002.wav": 0.75}
 FFSVC_META = ("Original_Name FFSVC2022_Name\n"
-              "F0101_101I1M_1_0001_normal ffsvc22_dev_000001\n"
-              "S0101_101PAD5M_1_0002_normal ffsvc22_dev_000002\n"
-              "T0202_202PCM-1.5M_recorded2_0003_fast ffsvc22_dev_000003\n")
-FFSVC_TRIALS = "1 ffsvc22_dev_000001.wav ffsvc22_dev_000002.wav\n0 ffsvc22_dev_000001.wav ffsvc22_dev_000003.wav\n"
+              "F0101_101I1M_1_0001_normal ffsvc22_dev_000000\n"
+              "S0101_101PAD5M_1_0002_normal ffsvc22_dev_000001\n"
+              "T0202_202IL3M_1_0003_fast ffsvc22_dev_000002\n")
+FFSVC_TRIALS = "1 ffsvc22_dev_000000.wav ffsvc22_dev_000001.wav\n0 ffsvc22_dev_000000.wav ffsvc22_dev_000002.wav\n"
 
 
 def make_ffsvc(root: Path) -> Path:
     for seed, (rel, dur) in enumerate(FFSVC_TRAIN.items()):
         write(root / rel, dur, seed)
     for seed, (name, dur) in enumerate(FFSVC_DEV.items()):
-        write(root / "ffsvc2022_dev" / name, dur, seed + 50)
+        write(root / "dev" / name, dur, seed + 50)
     write_text(root / "dev_meta_list", FFSVC_META)
     write_text(root / "trials_dev_keys", FFSVC_TRIALS)
     return root
@@ -260,7 +262,7 @@ def make_archives(work: Path, out: Path, corpora=("voxceleb1", "voxceleb2", "cnc
         sums["cn-celeb_v2.tar.gz"] = md5(_tar([cn / "CN-Celeb_flac"], out / "cn-celeb_v2.tar.gz", cn))
         whole = _tar([cn / "CN-Celeb2_flac"], out / "cn-celeb2_v2.tar.gz", cn)
         sums["cn-celeb2_v2.tar.gz"] = md5(whole)
-        for part in _split(whole, [f"cn-celeb2_v2.tar.gz{c}" for c in "abc"]):
+        for part in _split(whole, ["cn-celeb2_v2.tar.gzaa", "cn-celeb2_v2.tar.gzab", "cn-celeb2_v2.tar.gzac"]):
             sums[part.name] = md5(part)
     if "musan" in corpora:
         musan = make_musan(work / "musan")

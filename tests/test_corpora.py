@@ -75,8 +75,8 @@ def test_voxceleb1_data_dirs(vox1):
         "id10001 id10001-1zcIwhmdeo4-00001 id10001-1zcIwhmdeo4-00002 id10001-7gWzIy6yIIk-00001",
         "id10002 id10002-C7k7C-PDvAA-00001"]
     assert lines(out / "vox1_dev" / "utt2dur") == [
-        "id10001-1zcIwhmdeo4-00001 1.000", "id10001-1zcIwhmdeo4-00002 1.500",
-        "id10001-7gWzIy6yIIk-00001 0.500", "id10002-C7k7C-PDvAA-00001 1.000"]
+        "id10001-1zcIwhmdeo4-00001 1.0000", "id10001-1zcIwhmdeo4-00002 1.5000",
+        "id10001-7gWzIy6yIIk-00001 0.5000", "id10002-C7k7C-PDvAA-00001 1.0000"]
     assert lines(out / "vox1_test" / "wav.scp") == [
         f"id10270-5r0dWxy17C8-00001 {t}/id10270/5r0dWxy17C8/00001.wav",
         f"id10270-5r0dWxy17C8-00002 {t}/id10270/5r0dWxy17C8/00002.wav",
@@ -84,8 +84,8 @@ def test_voxceleb1_data_dirs(vox1):
         f"id10271-1gtz-CUIygI-00001 {t}/id10271/1gtz-CUIygI/00001.wav",
     ]
     assert lines(out / "vox1_test" / "utt2dur") == [
-        "id10270-5r0dWxy17C8-00001 1.000", "id10270-5r0dWxy17C8-00002 0.750",
-        "id10270-x6uYqmx31kE-00001 0.500", "id10271-1gtz-CUIygI-00001 1.250"]
+        "id10270-5r0dWxy17C8-00001 1.0000", "id10270-5r0dWxy17C8-00002 0.7500",
+        "id10270-x6uYqmx31kE-00001 0.5000", "id10271-1gtz-CUIygI-00001 1.2500"]
     both = DataDir.load(out / "vox1")
     both.validate(need=("wav.scp", "utt2dur"))
     assert both.utts == [
@@ -172,9 +172,9 @@ def test_cnceleb_train_and_official_concat_enrollment(cn, tmp_path):
         "id00001 id00001-interview-01-001 id00001-vlog-01-001",
         "id10000 id10000-recitation-01-001 id10000-recitation-01-002"]
     assert lines(tmp_path / "cnceleb_train" / "utt2dur") == [
-        "id00000-singing-01-001 0.500", "id00000-singing-01-002 0.500", "id00000-singing-01-003 1.000",
-        "id00000-speech-01-001 2.000", "id00001-interview-01-001 1.000", "id00001-vlog-01-001 0.500",
-        "id10000-recitation-01-001 1.000", "id10000-recitation-01-002 0.500"]
+        "id00000-singing-01-001 0.5000", "id00000-singing-01-002 0.5000", "id00000-singing-01-003 1.0000",
+        "id00000-speech-01-001 2.0000", "id00001-interview-01-001 1.0000", "id00001-vlog-01-001 0.5000",
+        "id10000-recitation-01-001 1.0000", "id10000-recitation-01-002 0.5000"]
     e, t = cn / "CN-Celeb_flac" / "eval" / "enroll", cn / "CN-Celeb_flac" / "eval" / "test"
     assert lines(tmp_path / "cnceleb1_enroll" / "wav.scp") == [
         f"id00800-enroll {e}/id00800-enroll.flac", f"id00801-enroll {e}/id00801-enroll.flac"]
@@ -182,7 +182,7 @@ def test_cnceleb_train_and_official_concat_enrollment(cn, tmp_path):
     assert lines(tmp_path / "cnceleb1_test" / "wav.scp") == [
         f"id00800-singing-01-005 {t}/id00800-singing-01-005.flac", f"id00801-vlog-01-002 {t}/id00801-vlog-01-002.flac"]
     assert lines(tmp_path / "cnceleb1_eval" / "utt2dur") == [
-        "id00800-enroll 1.250", "id00800-singing-01-005 0.500", "id00801-enroll 1.000", "id00801-vlog-01-002 0.750"]
+        "id00800-enroll 1.2500", "id00800-singing-01-005 0.5000", "id00801-enroll 1.0000", "id00801-vlog-01-002 0.7500"]
     expected_map = ["id00800-enroll id00800-speech-01-001 id00800-speech-01-002",
                     "id00801-enroll id00801-interview-01-001"]
     assert lines(tmp_path / "cnceleb1_eval" / "enroll.map") == expected_map
@@ -234,8 +234,8 @@ def test_cnceleb_combine_short_utterances(cn, tmp_path):
         f"id10000-recitation-01-001-cat2 {comb}/audio/id10000/id10000-recitation-01-001-cat2.flac",
     ]
     assert lines(comb / "utt2dur") == [
-        "id00000-singing-01-001-cat2 1.000", "id00000-singing-01-003 1.000", "id00000-speech-01-001 2.000",
-        "id00001-interview-01-001 1.000", "id00001-vlog-01-001 0.500", "id10000-recitation-01-001-cat2 1.500"]
+        "id00000-singing-01-001-cat2 1.0000", "id00000-singing-01-003 1.0000", "id00000-speech-01-001 2.0000",
+        "id00001-interview-01-001 1.0000", "id00001-vlog-01-001 0.5000", "id10000-recitation-01-001-cat2 1.5000"]
     assert lines(comb / "comb.map")[0] == "id00000-singing-01-001-cat2 id00000-singing-01-001 id00000-singing-01-002"
     assert lines(comb / "comb.map")[-1] == \
         "id10000-recitation-01-001-cat2 id10000-recitation-01-001 id10000-recitation-01-002"
@@ -247,15 +247,18 @@ def test_cnceleb_combine_short_utterances(cn, tmp_path):
 
 # --------------------------------------------------------------------------- FFSVC
 def test_ffsvc_train_devices_and_dev_trials(tmp_path):
+    # FFSVC2020 as extracted (wav/train, wav/dev with <V><SSSS>/<sss><DEVICE><DISTANCE>/ folders) next to
+    # the FFSVC2022 dev archive's own dev/ folder of renamed files: two 'dev' folders, told apart by name.
     root = F.make_ffsvc(tmp_path / "ffsvc")
     out = tmp_path / "data"
     prep("ffsvc", "--src", root, "--out", out)
     train = out / "ffsvc_train"
     assert lines(train / "wav.scp") == [
-        f"ffsvc0001-F0001_001I1M_1_0001_normal {root}/train/0001/F0001_001I1M_1_0001_normal.wav",
-        f"ffsvc0001-T0001_001PCML3M_recorded10_0005_slow {root}/supplementary/0001/T0001_001PCML3M_recorded10_0005_slow.wav",
-        f"ffsvc0002-S0002_002PAD3M_1_0003_fast {root}/dev/0002/S0002_002PAD3M_1_0003_fast.wav",
-        f"ffsvc0002-T0002_002MIC_Tr2_0004_normal {root}/supplementary/0002/T0002_002MIC_Tr2_0004_normal.wav",
+        f"ffsvc0001-F0001_001I1M_1_0001_normal {root}/wav/train/F0001/001I1M/F0001_001I1M_1_0001_normal.wav",
+        f"ffsvc0001-T0001_001PCML3M_recorded10_0005_slow "
+        f"{root}/supplementary/T0001/001PCML3M/T0001_001PCML3M_recorded10_0005_slow.wav",
+        f"ffsvc0002-S0002_002PAD3M_1_0003_fast {root}/wav/dev/S0002/002PAD3M/S0002_002PAD3M_1_0003_fast.wav",
+        f"ffsvc0002-T0002_002MIC_Tr2_0004_normal {root}/supplementary/T0002/002MIC/T0002_002MIC_Tr2_0004_normal.wav",
     ]  # F0001_001PCM5M_recorded6_0002_normal (0.5 s) is dropped; the 1.0 s one is kept
     assert lines(train / "utt2spk") == [
         "ffsvc0001-F0001_001I1M_1_0001_normal ffsvc0001", "ffsvc0001-T0001_001PCML3M_recorded10_0005_slow ffsvc0001",
@@ -264,23 +267,41 @@ def test_ffsvc_train_devices_and_dev_trials(tmp_path):
         "ffsvc0001-F0001_001I1M_1_0001_normal I", "ffsvc0001-T0001_001PCML3M_recorded10_0005_slow PCM",
         "ffsvc0002-S0002_002PAD3M_1_0003_fast PAD", "ffsvc0002-T0002_002MIC_Tr2_0004_normal MIC"]
     assert lines(train / "utt2dur") == [
-        "ffsvc0001-F0001_001I1M_1_0001_normal 1.500", "ffsvc0001-T0001_001PCML3M_recorded10_0005_slow 2.000",
-        "ffsvc0002-S0002_002PAD3M_1_0003_fast 1.000", "ffsvc0002-T0002_002MIC_Tr2_0004_normal 1.250"]
+        "ffsvc0001-F0001_001I1M_1_0001_normal 1.5000", "ffsvc0001-T0001_001PCML3M_recorded10_0005_slow 2.0000",
+        "ffsvc0002-S0002_002PAD3M_1_0003_fast 1.0000", "ffsvc0002-T0002_002MIC_Tr2_0004_normal 1.2500"]
     dev = out / "ffsvc2022_dev"
     assert lines(dev / "wav.scp") == [
-        f"ffsvc0101-ffsvc22_dev_000001 {root}/ffsvc2022_dev/ffsvc22_dev_000001.wav",
-        f"ffsvc0101-ffsvc22_dev_000002 {root}/ffsvc2022_dev/ffsvc22_dev_000002.wav",
-        f"ffsvc0202-ffsvc22_dev_000003 {root}/ffsvc2022_dev/ffsvc22_dev_000003.wav"]
+        f"ffsvc0101-ffsvc22_dev_000000 {root}/dev/ffsvc22_dev_000000.wav",
+        f"ffsvc0101-ffsvc22_dev_000001 {root}/dev/ffsvc22_dev_000001.wav",
+        f"ffsvc0202-ffsvc22_dev_000002 {root}/dev/ffsvc22_dev_000002.wav"]
     assert lines(dev / "utt2dev") == [
-        "ffsvc0101-ffsvc22_dev_000001 I", "ffsvc0101-ffsvc22_dev_000002 PAD", "ffsvc0202-ffsvc22_dev_000003 PCM"]
+        "ffsvc0101-ffsvc22_dev_000000 I", "ffsvc0101-ffsvc22_dev_000001 PAD", "ffsvc0202-ffsvc22_dev_000002 I"]
     assert lines(dev / "trials" / "ffsvc2022_dev.kaldi") == [
-        "ffsvc0101-ffsvc22_dev_000001 ffsvc0101-ffsvc22_dev_000002 target",
-        "ffsvc0101-ffsvc22_dev_000001 ffsvc0202-ffsvc22_dev_000003 nontarget"]
+        "ffsvc0101-ffsvc22_dev_000000 ffsvc0101-ffsvc22_dev_000001 target",
+        "ffsvc0101-ffsvc22_dev_000000 ffsvc0202-ffsvc22_dev_000002 nontarget"]
     prep("ffsvc", "--src", root, "--out", tmp_path / "dd", "--device_label", "device_distance", "--min_duration", "0")
     assert [line.split()[1] for line in lines(tmp_path / "dd" / "ffsvc_train" / "utt2dev")] == [
         "I_1M", "PCM_5M", "PCM_L3M", "PAD_3M", "MIC"]
     assert [line.split()[1] for line in lines(tmp_path / "dd" / "ffsvc2022_dev" / "utt2dev")] == [
-        "I_1M", "PAD_5M", "PCM_-1.5M"]
+        "I_1M", "PAD_5M", "I_L3M"]
+
+
+def test_ffsvc_sets_and_lists_found_at_any_depth(tmp_path):
+    """The archives extracted one level down each (FFSVC2020 in its own folder, the 2022 dev set and its
+    two lists in another), the FFSVC2020 evaluation set beside them: same data dirs, eval left alone."""
+    flat = F.make_ffsvc(tmp_path / "flat")
+    prep("ffsvc", "--src", flat, "--out", tmp_path / "a")
+    root = tmp_path / "nested"
+    shutil.copytree(flat / "wav", root / "ffsvc2020_data" / "wav")
+    shutil.copytree(flat / "supplementary", root / "ffsvc2020_data" / "supplementary")
+    for name in ("dev", "dev_meta_list", "trials_dev_keys"):
+        (shutil.copytree if name == "dev" else shutil.copy)(flat / name, root / "Dev_Test_FFSVC2022" / name)
+    F.write(root / "ffsvc2020_data" / "wav" / "eval" / "eval_000001.wav", 1.0)
+    prep("ffsvc", "--src", root, "--out", tmp_path / "b")
+    for name in ("ffsvc_train/utt2spk", "ffsvc_train/utt2dev", "ffsvc2022_dev/utt2spk", "ffsvc2022_dev/trials/ffsvc2022_dev.kaldi"):
+        assert lines(tmp_path / "b" / name) == lines(tmp_path / "a" / name)
+    assert lines(tmp_path / "b" / "ffsvc2022_dev" / "wav.scp")[0] == \
+        f"ffsvc0101-ffsvc22_dev_000000 {root}/Dev_Test_FFSVC2022/dev/ffsvc22_dev_000000.wav"
 
 
 def test_ffsvc_name_parsing():
@@ -290,6 +311,8 @@ def test_ffsvc_name_parsing():
         parse_name("0549_recorded.wav", source="x.wav")
     with pytest.raises(InputError, match="unknown device code"):
         parse_name("T0549_549XYZ5M_1_0305_normal")
+    with pytest.raises(InputError, match="expected one of PCM, PAD, MIC, I followed"):
+        parse_name("T0549_549A5M_1_0305_normal")  # no Android code 'A' in the released names
 
 
 # --------------------------------------------------------------------------- MUSAN / RIRS_NOISES
@@ -301,7 +324,7 @@ def test_musan_and_rirs_resources(tmp_path):
     prep("rirs_noises", "--src", rirs, "--out", out)
     assert lines(out / "musan" / "music" / "wav.scp") == [
         f"music-fma-0000 {musan}/music/fma/music-fma-0000.wav", f"music-fma-0001 {musan}/music/fma/music-fma-0001.wav"]
-    assert lines(out / "musan" / "noise" / "utt2dur") == ["noise-free-sound-0000 1.000", "noise-sound-bible-0000 0.500"]
+    assert lines(out / "musan" / "noise" / "utt2dur") == ["noise-free-sound-0000 1.0000", "noise-sound-bible-0000 0.5000"]
     assert lines(out / "musan" / "speech" / "wav.scp") == [
         f"speech-librivox-0000 {musan}/speech/librivox/speech-librivox-0000.wav",
         f"speech-us-gov-0000 {musan}/speech/us-gov/speech-us-gov-0000.wav"]
@@ -317,7 +340,7 @@ def test_musan_and_rirs_resources(tmp_path):
     real = f"air_type1_air_binaural_stairway_1_1_90 {rirs}/real_rirs_isotropic_noises/{F.REAL_RIR}.wav"
     assert lines(out / "rirs_noises" / "real" / "wav.scp") == [real]
     assert lines(out / "rirs_noises" / "rirs" / "wav.scp") == [real] + lines(out / "rirs_noises" / "simulated" / "wav.scp")
-    assert lines(out / "rirs_noises" / "rirs" / "utt2dur")[0] == "air_type1_air_binaural_stairway_1_1_90 0.500"
+    assert lines(out / "rirs_noises" / "rirs" / "utt2dur")[0] == "air_type1_air_binaural_stairway_1_1_90 0.5000"
     # Usable by stage 2 as they are.
     from wespeaker_like.augment.resources import Resource
     assert len(Resource(out / "rirs_noises" / "rirs").load("smallroom-Room001-00001", 16000)) == 4000
@@ -391,13 +414,22 @@ def test_cnceleb_and_resource_errors(tmp_path, capsys, cn):
     err = prep_error(capsys, "rirs_noises", "--src", rirs, "--out", tmp_path / "o")
     assert f"{rirs}/simulated_rirs/mediumroom/rir_list: file not found" in err
     ff = F.make_ffsvc(tmp_path / "ffsvc")
-    F.write(ff / "train" / "0001" / "recording-7.wav", 1.0)
+    F.write(ff / "wav" / "train" / "F0001" / "recording-7.wav", 1.0)
     err = prep_error(capsys, "ffsvc", "--src", ff, "--out", tmp_path / "o")
-    assert f"{ff}/train/0001/recording-7.wav: file name 'recording-7' does not follow the FFSVC pattern" in err
-    (ff / "train" / "0001" / "recording-7.wav").unlink()
-    shutil.copy(ff / "ffsvc2022_dev" / "ffsvc22_dev_000001.wav", ff / "dev" / "0002" / "S0101_101I1M_1_0009_normal.wav")
+    assert f"{ff}/wav/train/F0001/recording-7.wav: file name 'recording-7' does not follow the FFSVC pattern" in err
+    (ff / "wav" / "train" / "F0001" / "recording-7.wav").unlink()
+    shutil.copy(ff / "dev" / "ffsvc22_dev_000001.wav", ff / "wav" / "dev" / "S0002" / "S0101_101I1M_1_0009_normal.wav")
     err = prep_error(capsys, "ffsvc", "--src", ff, "--out", tmp_path / "o")
-    assert f"{ff}/ffsvc2022_dev: speaker 'ffsvc0101' is also in the training data" in err
+    assert f"{ff}/dev: speaker 'ffsvc0101' is also in the training data" in err
+    (ff / "wav" / "dev" / "S0002" / "S0101_101I1M_1_0009_normal.wav").unlink()
+    (ff / "dev" / "ffsvc22_dev_000002.wav").rename(ff / "dev" / "ffsvc22_dev_000009.wav")
+    err = prep_error(capsys, "ffsvc", "--src", ff, "--out", tmp_path / "o")
+    assert f"{ff}/dev_meta_list: no line for 'ffsvc22_dev_000009'" in err
+    shutil.copy(ff / "dev_meta_list", ff / "wav" / "dev_meta_list")
+    (ff / "dev_meta_list").unlink()
+    shutil.rmtree(ff / "wav" / "train")
+    err = prep_error(capsys, "ffsvc", "--src", ff, "--out", tmp_path / "o")
+    assert f"{ff}: no FFSVC2020 train audio found" in err
 
 
 # --------------------------------------------------------------------------- stage 0
@@ -574,7 +606,7 @@ def test_recipe_ffsvc2022_club_stages_0_to_2(archives, tmp_path):
                "--aug_num_utts", "1")
     data = tmp_path / "data"
     assert lines(data / "ffsvc2022_dev" / "trials" / "ffsvc2022_dev.kaldi")[0] == \
-        "ffsvc0101-ffsvc22_dev_000001 ffsvc0101-ffsvc22_dev_000002 target"
+        "ffsvc0101-ffsvc22_dev_000000 ffsvc0101-ffsvc22_dev_000001 target"
     aug = DataDir.load(data / "ffsvc_train_aug")
     aug.validate()
     assert set(aug["utt2dev"].values()) <= {"I", "PAD", "PCM", "MIC"}

@@ -51,11 +51,18 @@ from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 
 BASE_URL = "https://www.openslr.org/resources/82"
-# MD5 sums of the whole archives as given on OpenSLR 82 (cn-celeb2 is published in three parts).
+# MD5 sums as published on OpenSLR 82: CN-Celeb2 comes in three parts, cn-celeb2_v2.tar.gzaa/ab/ac
+# (``cat cn-celeb2_v2.tar.gza* > cn-celeb2_v2.tar.gz``), each with its own sum.
+CN2_PARTS = ("cn-celeb2_v2.tar.gzaa", "cn-celeb2_v2.tar.gzab", "cn-celeb2_v2.tar.gzac")
 ARCHIVES = [
-    Archive("cn-celeb_v2.tar.gz", md5="7ab1b214028a7439e26608b2d5a0336c"),
-    Archive("cn-celeb2_v2.tar.gz", md5="55c47cf0b6d0bf793e88bf79d5dfc660",
-            parts=("cn-celeb2_v2.tar.gza", "cn-celeb2_v2.tar.gzb", "cn-celeb2_v2.tar.gzc")),
+    Archive("cn-celeb_v2.tar.gz", md5="7ab1b214028a7439e26608b2d5a0336c",
+            layout=(("CN-Celeb_flac/data", "id*/*.flac"), ("CN-Celeb_flac/dev", "dev.lst"),
+                    ("CN-Celeb_flac/eval/enroll", "*.flac"), ("CN-Celeb_flac/eval/test", "*.flac"),
+                    ("CN-Celeb_flac/eval/lists", "trials.lst"))),
+    Archive("cn-celeb2_v2.tar.gz", md5="55c47cf0b6d0bf793e88bf79d5dfc660", parts=CN2_PARTS,
+            part_md5=dict(zip(CN2_PARTS, ("4cdf738cff565ce35ad34274848659c3", "4ff59a7009b79ef7043498ad3882b81b",
+                                          "3aa8e6e7f7ec4382f9926b1b31498228"))),
+            layout=(("CN-Celeb2_flac/data", "id*/*.flac"), ("CN-Celeb2_flac", "spk.lst"))),
 ]
 # Counts of the v2 release (OpenSLR 82; the 2,793 training speakers are 3D-Speaker's num_classes).
 FULL = {

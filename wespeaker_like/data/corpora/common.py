@@ -161,7 +161,7 @@ def durations(paths: Mapping[str, str], nj: int = 1) -> Dict[str, float]:
 
 
 def format_dur(seconds: float) -> str:
-    return f"{seconds:.3f}"
+    return f"{seconds:.4f}"  # the precision of every utt2dur writer (augmentation dirs too)
 
 
 # --------------------------------------------------------------------------- output

@@ -4,14 +4,19 @@ An :class:`Archive` names the official file (``vox1_dev_wav.zip``), the parts it
 (``vox1_dev_wav_partaa`` ...), their MD5 sums where the corpus publishes them, and where it is
 extracted. :func:`fetch_archive` then
 
-1. skips everything when the extraction marker ``<dest>/.<archive>.extracted`` exists;
+1. skips everything when the extraction marker ``<dest>/.<archive>.extracted`` exists, or when
+   the archive's official extracted layout (:attr:`Archive.layout`: its top-level folders, each
+   with a sample file) is already there, e.g. a corpus unpacked by hand on a shared disk; a layout
+   that is only partly there stops with the missing folders named;
 2. looks for the archive (or its parts) in ``archives_dir`` first -- archives already on disk are
    used in place, never copied -- and otherwise downloads into ``dl_dir``;
 3. downloads with HTTP ``Range`` resumption: bytes go to ``<name>.part``; a rerun continues from
    its size (a server that ignores ``Range`` answers 200 and the download restarts cleanly);
 4. checks MD5 (a ``<name>.md5`` note records a verified sum with the file size, so a rerun does not
    hash 40 GB again), concatenates parts (``cat parta* > archive``) and checks the whole;
-5. extracts (zip or tar[.gz]) refusing members that escape ``dest``, then writes the marker.
+5. extracts (zip or tar[.gz]) with the semantics of Python's tarfile ``data`` filter: regular
+   files and directories only (links, devices and FIFOs are refused), no member escaping ``dest``,
+   no setuid/setgid/sticky or group/other write bits; then writes the marker.
 
 Every failure raises ``InputError`` naming the file or URL and what was expected.
 """
@@ -22,6 +27,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tarfile
 import time
 import urllib.error
@@ -29,7 +35,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from wespeaker_like.errors import InputError
 
@@ -49,6 +55,8 @@ class Archive:
     extract_to: str = "."          # sub-directory of the corpus dir to extract into
     url_dir: Optional[str] = None  # per-archive base URL overriding the corpus default
     extract: bool = True           # False for plain files (trial lists) copied into extract_to
+    # The official extracted layout: (folder under extract_to, glob of files that must exist in it).
+    layout: Tuple[Tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------- checksums
@@ -229,27 +237,47 @@ def assemble(archive: Archive, archives_dir: Optional[Path], dl_dir: Path, base_
 
 
 def extract(path: Path, dest: Path) -> None:
-    """Extract a zip or tar(.gz) archive into ``dest``; members may not leave ``dest``."""
+    """Extract a zip or tar(.gz) archive into ``dest``: regular files and directories only, none
+    outside ``dest``, and no special mode bits (Python's tarfile ``data`` filter semantics)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
-    name = path.name
     print(f"extracting {path} -> {dest}", flush=True)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                _check_member(root, member, path)
-            archive.extractall(dest)
+            for info in archive.infolist():
+                _check_member(root, info.filename, path)
+                mode = info.external_attr >> 16  # Unix mode where the zip was made on Unix, else 0
+                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise InputError(path, f"member '{info.filename}' is a {_kind(mode)}, not a regular file "
+                                     "or directory (refused)")
+            archive.extractall(dest)  # zipfile applies no mode bits: files get the umask's defaults
     elif tarfile.is_tarfile(path):
         with tarfile.open(path) as archive:
             members = archive.getmembers()
             for member in members:
                 _check_member(root, member.name, path)
-                if member.issym() or member.islnk():
-                    raise InputError(path, f"member '{member.name}' is a link (refused)")
-            archive.extractall(dest, members=members)
+                if not (member.isfile() or member.isdir()):
+                    raise InputError(path, f"member '{member.name}' is a {_kind(member)}, not a regular file "
+                                     "or directory (refused)")
+            try:
+                archive.extractall(dest, members=members, filter="data")
+            except tarfile.FilterError as exc:
+                raise InputError(path, f"unsafe member refused: {exc}") from None
     else:
-        raise InputError(path, f"'{name}' is neither a zip nor a tar archive")
+        raise InputError(path, f"'{path.name}' is neither a zip nor a tar archive")
+
+
+def _kind(member) -> str:
+    """What a non-regular tar member or zip mode is, for messages."""
+    if isinstance(member, int):
+        return {stat.S_IFLNK: "symbolic link", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+                stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(member), "special file")
+    for test, name in ((member.issym, "symbolic link"), (member.islnk, "hard link"), (member.ischr, "character device"),
+                       (member.isblk, "block device"), (member.isfifo, "FIFO")):
+        if test():
+            return name
+    return "special file"
 
 
 def _check_member(root: Path, member: str, archive: Path) -> None:
@@ -260,6 +288,31 @@ def _check_member(root: Path, member: str, archive: Path) -> None:
 
 def marker(dest: Path, archive: Archive) -> Path:
     return Path(dest) / f".{archive.name}.extracted"
+
+
+def _extracting(dest: Path, archive: Archive) -> Path:
+    """Written before extraction starts: a partial tree with this note is ours, from a killed run."""
+    return Path(dest) / f".{archive.name}.extracting"
+
+
+def layout_missing(archive: Archive, corpus_dir: Path) -> Tuple[int, List[str]]:
+    """How much of the official extracted layout of ``archive`` is under ``corpus_dir``:
+    (number of its folders present, what is missing -- folders, or files expected in them).
+    A plain file (``extract=False``) counts as one folder: itself."""
+    dest = Path(corpus_dir) / archive.extract_to
+    if not archive.extract:
+        path = dest / archive.name
+        return (1, []) if path.is_file() else (0, [str(path)])
+    present, missing = 0, []
+    for folder, pattern in archive.layout:
+        path = dest / folder
+        if not path.is_dir():
+            missing.append(f"{path}/")
+            continue
+        present += 1
+        if next(path.glob(pattern), None) is None:
+            missing.append(f"{path}/{pattern}")
+    return present, missing
 
 
 def fetch_archive(archive: Archive, corpus_dir: Path, dl_dir: Path, archives_dir: Optional[Path] = None,
@@ -274,14 +327,22 @@ def fetch_archive(archive: Archive, corpus_dir: Path, dl_dir: Path, archives_dir
     if done.is_file():
         print(f"{archive.name}: already extracted in {dest}, skipped", flush=True)
         return dest
+    if (archive.layout or not archive.extract) and not _extracting(dest, archive).is_file():
+        present, missing = layout_missing(archive, corpus_dir)
+        if present and not missing:
+            print(f"{archive.name}: found in its official extracted layout in {dest}, skipped", flush=True)
+            return dest
     path = assemble(archive, archives_dir, dl_dir, base_url, checksums)
     if archive.extract:
+        dest.mkdir(parents=True, exist_ok=True)
+        _extracting(dest, archive).write_text(f"{archive.name}\n")
         extract(path, dest)
     else:
         dest.mkdir(parents=True, exist_ok=True)
         if path.resolve() != (dest / archive.name).resolve():
             shutil.copyfile(path, dest / archive.name)
     done.write_text(f"{archive.name}\n")
+    _extracting(dest, archive).unlink(missing_ok=True)
     if not keep and archive.extract and Path(dl_dir).resolve() in path.resolve().parents:
         path.unlink()
         for sidecar in (_note(path),):
@@ -290,7 +351,33 @@ def fetch_archive(archive: Archive, corpus_dir: Path, dl_dir: Path, archives_dir
     return dest
 
 
+def check_hand_extracted(archives: Sequence[Archive], corpus_dir: Path) -> None:
+    """Stop when a corpus is only partly there as extracted by hand (no stage-0 marker): an
+    archive's layout with folders missing, or some archives' layouts complete and others absent.
+    A tree left by a killed extraction of our own is not checked (it is extracted again)."""
+    corpus_dir = Path(corpus_dir)
+    found, absent = [], []
+    for archive in archives:
+        dest = corpus_dir / archive.extract_to
+        if not archive.extract or not archive.layout or marker(dest, archive).is_file() \
+                or _extracting(dest, archive).is_file():
+            continue
+        present, missing = layout_missing(archive, corpus_dir)
+        if present and missing:
+            raise InputError(dest, f"holds part of the extracted {archive.name} but not {', '.join(missing)} "
+                             "(expected its complete official layout; complete it, or move it away so that "
+                             "stage 0 extracts the archive)")
+        (found if present else absent).append(archive)
+    if found and absent:
+        missing = [m for a in absent for m in layout_missing(a, corpus_dir)[1]]
+        raise InputError(corpus_dir, f"holds {', '.join(a.name for a in found)} extracted by hand but not "
+                         f"{', '.join(a.name for a in absent)}: missing {', '.join(missing)} (complete the corpus, "
+                         "or move the partial copy away so that stage 0 fetches every archive)")
+
+
 def fetch_all(archives: Iterable[Archive], corpus_dir: Path, dl_dir: Path, archives_dir: Optional[Path] = None,
               base_url: Optional[str] = None, checksums: Optional[Dict[str, str]] = None,
               keep: bool = True) -> List[Path]:
+    archives = list(archives)
+    check_hand_extracted(archives, corpus_dir)
     return [fetch_archive(a, corpus_dir, dl_dir, archives_dir, base_url, checksums, keep) for a in archives]

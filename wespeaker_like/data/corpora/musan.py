@@ -24,7 +24,8 @@ from wespeaker_like.data.corpora.download import Archive
 from wespeaker_like.errors import InputError
 
 BASE_URL = "https://www.openslr.org/resources/17"
-ARCHIVES = [Archive("musan.tar.gz", md5="0c472d4fc0c5141eca47ad1ffeb2a7df")]
+ARCHIVES = [Archive("musan.tar.gz", md5="0c472d4fc0c5141eca47ad1ffeb2a7df",
+                    layout=tuple((f"musan/{category}", f"*/{category}-*.wav") for category in ("noise", "music", "speech")))]
 CATEGORIES = ("noise", "music", "speech")
 FULL = {"noise": "930 files, about 6 h", "music": "660 files, about 42 h", "speech": "426 files, about 60 h"}
 

@@ -24,7 +24,9 @@ from wespeaker_like.data.corpora.download import Archive
 from wespeaker_like.errors import InputError
 
 BASE_URL = "https://www.openslr.org/resources/28"
-ARCHIVES = [Archive("rirs_noises.zip", md5="e6f48e257286e05de56413b4779d8ffb")]
+ARCHIVES = [Archive("rirs_noises.zip", md5="e6f48e257286e05de56413b4779d8ffb",
+                    layout=(("RIRS_NOISES/simulated_rirs", "*/rir_list"),
+                            ("RIRS_NOISES/real_rirs_isotropic_noises", "rir_list")))]
 SIMULATED_ROOMS = ("smallroom", "mediumroom", "largeroom")
 SETS = ("simulated", "real")
 FULL = {"simulated": "60,000 RIRs (3 room sizes x 200 rooms x 100)", "real": "325 RIRs",

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 # OpenSLR publishes no checksum for this archive; it extracts to speechocean762/.
 BASE_URL = "https://www.openslr.org/resources/101"
-ARCHIVES = [Archive("speechocean762.tar.gz")]
+ARCHIVES = [Archive("speechocean762.tar.gz", layout=(("speechocean762/WAVE", "SPEAKER*/*"),
+                                                      ("speechocean762/train", "wav.scp"),
+                                                      ("speechocean762/test", "wav.scp")))]
 SUBSETS = ("train", "test")
 
 
@@ -42,11 +44,32 @@ def prepare_subset(corpus_dir: Path, subset: str, out_dir: Path) -> DataDir:
     for name in ("spk2gender", "spk2age", "text"):
         if (src / name).is_file():
             tables[name] = read_table(src / name, allow_empty_value=(name == "text"))
+    check_corpus_lists(src, tables)
     data = DataDir(tables, out_dir)
     data.validate(need=("wav.scp", "spk2gender"))
     data.save(out_dir)
     log.info("%s: %d utterances, %d speakers", out_dir, len(data.utts), len(data.spk2utt))
     return data
+
+
+def check_corpus_lists(src: Path, tables: dict) -> None:
+    """The corpus's own lists must agree (every wav.scp utterance in utt2spk and back, every speaker
+    in spk2gender/spk2age); errors name the corpus file that lacks the entry, not the output."""
+    wav_scp, utt2spk = tables["wav.scp"], tables["utt2spk"]
+    for utt in wav_scp:
+        if utt not in utt2spk:
+            raise InputError(src / "utt2spk", f"no line for utterance '{utt}' (listed in {src / 'wav.scp'} line "
+                             f"{line_of(src / 'wav.scp', utt)}; expected '<utterance> <speaker>' for each)")
+    for utt in utt2spk:
+        if utt not in wav_scp:
+            raise InputError(src / "wav.scp", f"no line for utterance '{utt}' (listed in {src / 'utt2spk'}; "
+                             "expected '<utterance> <audio path>' for each)")
+    for name in ("spk2gender", "spk2age"):
+        if name in tables:
+            for utt, spk in utt2spk.items():
+                if spk not in tables[name]:
+                    raise InputError(src / name, f"no line for speaker '{spk}' (of utterance '{utt}' in "
+                                     f"{src / 'utt2spk'} line {line_of(src / 'utt2spk', utt)})")
 
 
 def prepare(corpus_dir: str | Path, data_dir: str | Path, trials: Optional[str | Path] = None,

@@ -41,8 +41,9 @@ VOX1_ARCHIVES = [
                       "vox1_dev_wav_partab": "bbfaaccefab65d82b21903e81a8a8020",
                       "vox1_dev_wav_partac": "017d579a2a96a077f40042ec33e51512",
                       "vox1_dev_wav_partad": "7bb1e9f70fddc7a678fa998ea8b3ba19"},
-            extract_to="voxceleb1/dev"),
-    Archive("vox1_test_wav.zip", md5="185fdc63c3c739954633d50379a3d102", extract_to="voxceleb1/test"),
+            extract_to="voxceleb1/dev", layout=(("wav", "id1*/*/*.wav"),)),
+    Archive("vox1_test_wav.zip", md5="185fdc63c3c739954633d50379a3d102", extract_to="voxceleb1/test",
+            layout=(("wav", "id1*/*/*.wav"),)),
 ]
 # Trial lists: no MD5 is published for them.
 TRIAL_FILES = {
@@ -63,7 +64,7 @@ VOX2_ARCHIVES = [
                       "vox2_dev_aac_partaf": "fc886d9ba90ab88e7880ee98effd6ae9",
                       "vox2_dev_aac_partag": "d160ecc3f6ee3eed54d55349531cb42e",
                       "vox2_dev_aac_partah": "6b84a81b9af72a9d9eecbb3b1f602e65"},
-            extract_to="voxceleb2"),
+            extract_to="voxceleb2", layout=(("dev/aac", "id*/*/*.m4a"),)),
 ]
 
 # Full-corpus counts from the VoxCeleb pages (vox1.html, vox2.html) and the trial lists.
