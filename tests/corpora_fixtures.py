@@ -66,6 +66,20 @@ VOX2_DEV = {"id00012/21Uxsk56VDQ/00001.m4a": 1.0, "id00012/21Uxsk56VDQ/00002.m4a
             "id00015/0fijmz4vTVU/00001.m4a": 1.5}
 
 
+# The speaker metadata as published beside the trial lists (.../voxceleb/meta/): vox1_meta.csv is
+# TAB-separated with spaces inside fields; vox2_meta.csv has a UTF-8 BOM, CRLF and ' ,' separators.
+VOX1_META = ("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
+             "id10001\tA.J._Buckley\tm\tIreland\tdev\n"
+             "id10002\tA.R._Rahman\tm\tIndia\tdev\n"
+             "id10003\tAamir_Khan\tm\tIndia\tdev\n"
+             "id10270\tEartha_Kitt\tf\tUnited States\ttest\n"
+             "id10271\tEd_Westwick\tm\tUnited Kingdom\ttest\n")
+VOX2_META = ("\ufeffVoxCeleb2 ID ,VGGFace2 ID ,Gender ,Set \r\n"
+             "id00012 ,n000012 ,m ,dev \r\n"
+             "id00015 ,n000015 ,f ,dev \r\n"
+             "id00016 ,n000016 ,m ,test \r\n").encode("utf-8")
+
+
 def make_voxceleb1(root: Path) -> Path:
     """``root`` = voxceleb1/: dev/wav/..., test/wav/..., the six official trial lists."""
     for seed, (rel, dur) in enumerate(VOX1_DEV.items()):

@@ -6,10 +6,13 @@ Needs ffmpeg (VoxCeleb2 is AAC): ``apt-get install -y ffmpeg``.
 from __future__ import annotations
 
 import http.server
+import io
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tarfile
 import threading
 import zipfile
 from pathlib import Path
@@ -22,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpora_fixtures as F  # noqa: E402
 
 from wespeaker_like.audio.io import load_audio  # noqa: E402
+from wespeaker_like.bin.download_corpus import main as download_main  # noqa: E402
+from wespeaker_like.data.corpora import cnceleb  # noqa: E402
 from wespeaker_like.bin.prepare_corpus import main as prepare_main  # noqa: E402
 from wespeaker_like.data.corpora import download as D  # noqa: E402
 from wespeaker_like.data.corpora.common import m4a_duration  # noqa: E402
@@ -112,6 +117,31 @@ def test_voxceleb1_trials(vox1):
         "id10270-5r0dWxy17C8-00002 id10270-x6uYqmx31kE-00001 target",
         "id10001-1zcIwhmdeo4-00001 id10002-C7k7C-PDvAA-00001 nontarget"]
     assert lines(e / "vox1_H_cleaned.kaldi") == lines(e / "vox1_H.kaldi")[:1]
+
+
+def test_voxceleb_metadata_gives_spk2gender(tmp_path, capsys):
+    need_ffmpeg()
+    vox1 = F.make_voxceleb1(tmp_path / "voxceleb1")
+    F.write_text(vox1 / "vox1_meta.csv", F.VOX1_META)
+    prep("voxceleb1", "--src", vox1, "--out", tmp_path / "data", "--trials", "vox1_O")
+    assert lines(tmp_path / "data" / "vox1_dev" / "spk2gender") == ["id10001 m", "id10002 m"]
+    assert lines(tmp_path / "data" / "vox1_test" / "spk2gender") == ["id10270 f", "id10271 m"]
+    assert lines(tmp_path / "data" / "vox1" / "spk2gender") == ["id10001 m", "id10002 m", "id10270 f", "id10271 m"]
+    vox2 = F.make_voxceleb2(tmp_path / "voxceleb2")
+    (vox2 / "vox2_meta.csv").write_bytes(F.VOX2_META)  # BOM, CRLF, 'id00012 ,n000012 ,m ,dev '
+    prep("voxceleb2", "--src", vox2, "--out", tmp_path / "data")
+    assert lines(tmp_path / "data" / "vox2_dev" / "spk2gender") == ["id00012 m", "id00015 f"]
+    DataDir.load(tmp_path / "data" / "vox2_dev").validate(need=("wav.scp", "spk2gender"))
+    # Without the metadata no spk2gender is written; a speaker it lacks, or a bad gender, names the line.
+    F.write_text(vox1 / "vox1_meta.csv", F.VOX1_META.replace("id10271\tEd_Westwick\tm", "id10271\tEd_Westwick\tx"))
+    err = prep_error(capsys, "voxceleb1", "--src", vox1, "--out", tmp_path / "bad")
+    assert f"{vox1}/vox1_meta.csv:6: gender of 'id10271' must be m or f, got 'x'" in err
+    F.write_text(vox1 / "vox1_meta.csv", "".join(F.VOX1_META.splitlines(keepends=True)[:5]))
+    err = prep_error(capsys, "voxceleb1", "--src", vox1, "--out", tmp_path / "bad")
+    assert f"{vox1}/vox1_meta.csv: no line for speaker 'id10271'" in err and not (tmp_path / "bad").exists()
+    (vox1 / "vox1_meta.csv").unlink()
+    prep("voxceleb1", "--src", vox1, "--out", tmp_path / "plain", "--trials", "vox1_O")
+    assert not (tmp_path / "plain" / "vox1_dev" / "spk2gender").exists()
 
 
 def test_voxceleb2_m4a_pipe_and_convert(tmp_path):
@@ -545,6 +575,108 @@ def test_fetch_archive_parts_archives_dir_and_extract(server, tmp_path):
     sums = tmp_path / "sums.txt"
     sums.write_text(f"{whole_md5}  x.zip\n{'a' * 32} *x_partaa\n")
     assert D.read_checksums(sums) == {"x.zip": whole_md5, "x_partaa": "a" * 32}
+
+
+def test_cnceleb2_downloads_the_published_part_names(server, tmp_path):
+    """OpenSLR 82 publishes cn-celeb2_v2.tar.gzaa/ab/ac (each with an MD5); stage 0 fetches exactly those."""
+    www, url = server
+    sums = F.make_archives(tmp_path / "work", www, corpora=("cnceleb",))
+    assert sorted(sums) == ["cn-celeb2_v2.tar.gz", "cn-celeb2_v2.tar.gzaa", "cn-celeb2_v2.tar.gzab",
+                            "cn-celeb2_v2.tar.gzac", "cn-celeb_v2.tar.gz"]
+    assert cnceleb.ARCHIVES[1].part_md5 == {"cn-celeb2_v2.tar.gzaa": "4cdf738cff565ce35ad34274848659c3",
+                                            "cn-celeb2_v2.tar.gzab": "4ff59a7009b79ef7043498ad3882b81b",
+                                            "cn-celeb2_v2.tar.gzac": "3aa8e6e7f7ec4382f9926b1b31498228"}
+    D.fetch_all(cnceleb.ARCHIVES, tmp_path / "corpus", tmp_path / "dl", base_url=url, checksums=sums)
+    assert sorted(path for path, _ in RangeHandler.requests) == [
+        "/cn-celeb2_v2.tar.gzaa", "/cn-celeb2_v2.tar.gzab", "/cn-celeb2_v2.tar.gzac", "/cn-celeb_v2.tar.gz"]
+    assert lines(tmp_path / "corpus" / "CN-Celeb2_flac" / "spk.lst") == ["id10000"]
+    # Without the test's sums the published ones apply (and reject the miniature parts).
+    with pytest.raises(InputError, match=f"{www}/cn-celeb2_v2.tar.gzaa: MD5 mismatch: expected 4cdf738c"):
+        D.fetch_archive(cnceleb.ARCHIVES[1], tmp_path / "c2", tmp_path / "dl2", archives_dir=www)
+    # A missing part is named as published.
+    (www / "cn-celeb2_v2.tar.gzab").unlink()
+    with pytest.raises(InputError, match="archive 'cn-celeb2_v2.tar.gzab' not found"):
+        D.fetch_archive(cnceleb.ARCHIVES[1], tmp_path / "c3", tmp_path / "dl3", archives_dir=www, checksums=sums)
+
+
+def _tar_member(archive: tarfile.TarFile, name: str, kind: bytes, mode: int, data: bytes = b"") -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size = kind, mode, len(data)
+    archive.addfile(info, io.BytesIO(data) if data else None)
+
+
+def test_extraction_keeps_regular_files_and_directories_only(tmp_path):
+    good = tmp_path / "good.tar.gz"
+    with tarfile.open(good, "w:gz") as archive:
+        _tar_member(archive, "musan", tarfile.DIRTYPE, 0o1777)
+        _tar_member(archive, "musan/README", tarfile.REGTYPE, 0o6777, b"setuid, setgid, world-writable")
+    D.extract(good, tmp_path / "out")
+    for rel in ("musan", "musan/README"):
+        mode = (tmp_path / "out" / rel).stat().st_mode
+        assert mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH) == 0, (rel, oct(mode))
+    assert (tmp_path / "out" / "musan" / "README").read_bytes() == b"setuid, setgid, world-writable"
+    for kind, what in ((tarfile.CHRTYPE, "character device"), (tarfile.FIFOTYPE, "FIFO")):
+        bad = tmp_path / f"bad{what[0]}.tar"
+        with tarfile.open(bad, "w") as archive:
+            _tar_member(archive, "musan/README", tarfile.REGTYPE, 0o644, b"ok")
+            _tar_member(archive, "musan/node", kind, 0o666)
+        with pytest.raises(InputError, match=f"{bad}: member 'musan/node' is a {what}, not a regular file"):
+            D.extract(bad, tmp_path / f"x{what[0]}")
+        assert not (tmp_path / f"x{what[0]}" / "musan").exists()  # refused before anything is written
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(link, "w") as archive:
+        entry = zipfile.ZipInfo("RIRS_NOISES/passwd")
+        entry.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(entry, "/etc/passwd")
+    with pytest.raises(InputError, match="member 'RIRS_NOISES/passwd' is a symbolic link"):
+        D.extract(link, tmp_path / "z")
+
+
+def make_hand_extracted(corpus: Path) -> None:
+    """Every downloadable corpus unpacked by hand in the layout its archives extract to."""
+    F.make_voxceleb1(corpus / "voxceleb1")  # dev/wav, test/wav and the six trial lists
+    F.make_voxceleb2(corpus / "voxceleb2")  # dev/aac
+    F.make_cnceleb(corpus)                  # CN-Celeb_flac/, CN-Celeb2_flac/
+    F.make_musan(corpus / "musan")
+    F.make_rirs_noises(corpus / "RIRS_NOISES")
+
+
+def test_stage0_recognises_hand_extracted_corpora(tmp_path, capsys):
+    need_ffmpeg()
+    corpus = tmp_path / "corpus"
+    make_hand_extracted(corpus)
+    nowhere = "http://127.0.0.1:9"  # any download attempt would fail
+    corpora = ["voxceleb1", "voxceleb2", "cnceleb", "musan", "rirs_noises"]
+    assert download_main([*corpora, "--corpus_dir", str(corpus), "--base_url", nowhere]) == 0
+    out = capsys.readouterr().out
+    for name in ("vox1_dev_wav.zip", "vox1_test_wav.zip", "vox2_aac.zip", "cn-celeb_v2.tar.gz", "cn-celeb2_v2.tar.gz",
+                 "musan.tar.gz", "rirs_noises.zip"):
+        assert f"{name}: found in its official extracted layout" in out
+    assert "downloading" not in out and not (corpus / "archives").exists()
+    # Partial copies stop with what is missing, before any download.
+    shutil.rmtree(corpus / "voxceleb1" / "test" / "wav")
+    assert download_main(["voxceleb1", "--corpus_dir", str(corpus), "--base_url", nowhere]) == 1
+    err = capsys.readouterr().err
+    assert (f"{corpus}: holds vox1_dev_wav.zip extracted by hand but not vox1_test_wav.zip: "
+            f"missing {corpus}/voxceleb1/test/wav/") in err
+    shutil.rmtree(corpus / "musan" / "music")
+    assert download_main(["musan", "--corpus_dir", str(corpus), "--base_url", nowhere]) == 1
+    assert f"holds part of the extracted musan.tar.gz but not {corpus}/musan/music/" in capsys.readouterr().err
+    (corpus / "musan" / "music").mkdir()  # the folder without its files
+    assert download_main(["musan", "--corpus_dir", str(corpus), "--base_url", nowhere]) == 1
+    assert f"but not {corpus}/musan/music/*/music-*.wav" in capsys.readouterr().err
+    (corpus / "CN-Celeb_flac" / "eval" / "lists" / "trials.lst").unlink()
+    assert download_main(["cnceleb", "--corpus_dir", str(corpus), "--base_url", nowhere]) == 1
+    assert (f"{corpus}: holds part of the extracted cn-celeb_v2.tar.gz but not "
+            f"{corpus}/CN-Celeb_flac/eval/lists/trials.lst") in capsys.readouterr().err
+    # A partial tree left by a killed extraction of our own is extracted again, not refused.
+    arch = tmp_path / "archives"
+    md5s = F.write_checksums(tmp_path / "md5.txt", F.make_archives(tmp_path / "work", arch, corpora=("musan",)))
+    (corpus / ".musan.tar.gz.extracting").write_text("musan.tar.gz\n")
+    assert download_main(["musan", "--corpus_dir", str(corpus), "--archives_dir", str(arch), "--checksums", str(md5s)]) == 0
+    assert (corpus / ".musan.tar.gz.extracted").is_file() and not (corpus / ".musan.tar.gz.extracting").exists()
+    assert sorted(p.name for p in (corpus / "musan" / "music").rglob("*.wav")) == ["music-fma-0000.wav",
+                                                                                  "music-fma-0001.wav"]
 
 
 # --------------------------------------------------------------------------- recipes, stages 0-2

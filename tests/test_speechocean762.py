@@ -1,5 +1,7 @@
 """Stage 1 of the mini recipe on the real corpus lists."""
 
+import shutil
+
 import pytest
 
 from wespeaker_like.data.corpora import speechocean762
@@ -43,3 +45,28 @@ def test_missing_audio_names_wav_scp_line(tmp_path, corpus_dir):
     (fake / "train" / "wav.scp").write_text("\n000010011\tWAVE/SPEAKER0001/000010011.opus\n")
     with pytest.raises(InputError, match=r"train/wav.scp:2: audio file 'WAVE/SPEAKER0001/000010011.opus'"):
         speechocean762.prepare(fake, tmp_path / "data")
+
+
+def test_corpus_utt2spk_lacking_an_utterance_is_named(tmp_path, corpus_dir):
+    """The corpus's own lists disagree: the error names the corpus file, not the output data dir."""
+    fake = tmp_path / "corpus"
+    fake.mkdir()
+    (fake / "WAVE").symlink_to(corpus_dir / "WAVE")
+    for subset in ("train", "test"):
+        shutil.copytree(corpus_dir / subset, fake / subset)
+    utt2spk = (fake / "test" / "utt2spk").read_text().splitlines()
+    dropped = utt2spk.pop(7).split()[0]
+    (fake / "test" / "utt2spk").write_text("\n".join(utt2spk) + "\n")
+    line = next(n for n, text in enumerate((fake / "test" / "wav.scp").read_text().splitlines(), 1)
+                if text.split()[0] == dropped)
+    with pytest.raises(InputError) as error:
+        speechocean762.prepare(fake, tmp_path / "dprep")
+    assert str(error.value) == (f"{fake}/test/utt2spk: no line for utterance '{dropped}' (listed in "
+                                f"{fake}/test/wav.scp line {line}; expected '<utterance> <speaker>' for each)")
+    # A speaker without a gender names the corpus's spk2gender and the utt2spk line.
+    (fake / "test" / "utt2spk").write_text((corpus_dir / "test" / "utt2spk").read_text())
+    spk2gender = (fake / "test" / "spk2gender").read_text().splitlines()
+    speaker = spk2gender.pop(0).split()[0]
+    (fake / "test" / "spk2gender").write_text("\n".join(spk2gender) + "\n")
+    with pytest.raises(InputError, match=rf"{fake}/test/spk2gender: no line for speaker '{speaker}' \(of utterance"):
+        speechocean762.prepare(fake, tmp_path / "dprep")

@@ -6,6 +6,11 @@ Layout expected under the corpus root (what the official archives extract to)::
     voxceleb1/test/wav/<spk>/<video>/<nnnnn>.wav     vox1_test_wav.zip unzipped into test/
     voxceleb1/{veri_test,veri_test2,list_test_all,list_test_all2,list_test_hard,list_test_hard2}.txt
     voxceleb2/dev/aac/<spk>/<video>/<nnnnn>.m4a      vox2_dev_aac (parts aa-ah) unzipped
+    voxceleb1/vox1_meta.csv, voxceleb2/vox2_meta.csv  optional speaker metadata (.../meta/): spk2gender
+
+``vox1_meta.csv`` is TAB-separated (``id10001<TAB>A.J._Buckley<TAB>m<TAB>Ireland<TAB>dev``; the
+nationality may contain spaces); ``vox2_meta.csv`` starts with a UTF-8 byte-order mark, ends its
+lines with CRLF and pads its fields (``id00012 ,n000012 ,m ,dev ``). Both give ``spk2gender``.
 
 Utterance ids follow the Kaldi/WeSpeaker convention: ``id10001/1zcIwhmdeo4/00001.wav`` becomes
 ``id10001-1zcIwhmdeo4-00001``, so every id starts with its speaker id and sorts with it. The
@@ -129,6 +134,44 @@ def read_official_trials(path: Path) -> List[Trial]:
     return trials
 
 
+def read_meta_gender(path: Path) -> Dict[str, str]:
+    """``vox1_meta.csv`` / ``vox2_meta.csv`` -> speaker -> ``m``/``f`` (both files' quirks handled:
+    TAB or comma separated, byte-order mark, CRLF, spaces around fields)."""
+    genders: Dict[str, str] = {}
+    with open(path, encoding="utf-8-sig", newline=None) as handle:
+        header = handle.readline()
+        separator = "\t" if "\t" in header else ","
+        columns = [field.strip().lower() for field in header.split(separator)]
+        if not columns or "gender" not in columns or not columns[0].endswith("id"):
+            raise InputError(path, f"expected a header '<VoxCeleb ID>{separator}...{separator}Gender{separator}...', "
+                             f"got '{header.strip()}'", 1)
+        gender_column = columns.index("gender")
+        for number, raw in enumerate(handle, start=2):
+            if not raw.strip():
+                continue
+            fields = [field.strip() for field in raw.split(separator)]
+            if len(fields) != len(columns):
+                raise InputError(path, f"expected {len(columns)} fields separated by {separator!r}, got "
+                                 f"'{raw.strip()}'", number)
+            speaker, gender = fields[0], fields[gender_column].lower()
+            if gender not in ("m", "f"):
+                raise InputError(path, f"gender of '{speaker}' must be m or f, got '{fields[gender_column]}'", number)
+            if speaker in genders:
+                raise InputError(path, f"duplicate speaker '{speaker}'", number)
+            genders[speaker] = gender
+    return genders
+
+
+def spk2gender_extra(meta: Path, genders: Optional[Dict[str, str]], utt2spk: Dict[str, str]) -> Dict[str, Dict[str, str]]:
+    """``{"spk2gender": ...}`` for the speakers of ``utt2spk`` (nothing without metadata)."""
+    if genders is None:
+        return {}
+    missing = sorted(set(utt2spk.values()) - set(genders))
+    if missing:
+        raise InputError(meta, f"no line for speaker '{missing[0]}' ({len(missing)} speakers of the audio missing)")
+    return {"spk2gender": {spk: genders[spk] for spk in set(utt2spk.values())}}
+
+
 def prepare_voxceleb1(src: Path, out: Path, trials: Optional[List[str]] = None, trials_dir: Optional[Path] = None,
                       nj: int = 1) -> Dict[str, Path]:
     """Write ``vox1_dev``, ``vox1_test`` and ``vox1`` (both) data dirs plus the trial lists
@@ -156,18 +199,21 @@ def prepare_voxceleb1(src: Path, out: Path, trials: Optional[List[str]] = None, 
         data_name = TRIAL_DIR[name]
         check_trials(lst, parts["test"][1] if data_name == "vox1_test" else all_spk, source, out / data_name)
         lists[name] = lst
+    meta = src / "vox1_meta.csv"
+    genders = read_meta_gender(meta) if meta.is_file() else None
+    gender = spk2gender_extra(meta, genders, all_spk)  # checked before anything is written
     result = {}
     all_wav, all_dur = {}, {}
     for subset in ("dev", "test"):
         wav, utt2spk = parts[subset]
         dur = durations(wav, nj)
         name = f"vox1_{subset}"
-        write_data_dir(out / name, wav, utt2spk, dur)
+        write_data_dir(out / name, wav, utt2spk, dur, extra=spk2gender_extra(meta, genders, utt2spk))
         summary(name, utt2spk, out / name, FULL[name])
         result[name] = out / name
         all_wav.update(wav)
         all_dur.update(dur)
-    write_data_dir(out / "vox1", all_wav, all_spk, all_dur)
+    write_data_dir(out / "vox1", all_wav, all_spk, all_dur, extra=gender)
     summary("vox1", all_spk, out / "vox1", FULL["vox1"])
     result["vox1"] = out / "vox1"
     for name, lst in lists.items():
@@ -221,6 +267,8 @@ def prepare_voxceleb2(src: Path, out: Path, m4a: str = "pipe", wav_dir: Optional
         raise InputError(root, "VoxCeleb2 is AAC (.m4a): ffmpeg is needed to decode it "
                          "(Debian/Ubuntu: apt-get install -y ffmpeg)")
     m4a_paths, utt2spk = scan(root, ".m4a", "VoxCeleb2 dev audio")
+    meta = src / "vox2_meta.csv"
+    gender = spk2gender_extra(meta, read_meta_gender(meta) if meta.is_file() else None, utt2spk)
     if m4a == "pipe":
         wav = {u: FFMPEG_PIPE.format(path=shlex.quote(p), rate=sample_rate) for u, p in m4a_paths.items()}
         dur = durations(m4a_paths, nj)
@@ -236,6 +284,6 @@ def prepare_voxceleb2(src: Path, out: Path, m4a: str = "pipe", wav_dir: Optional
         if errors:
             raise InputError(root, f"{len(errors)} m4a files could not be converted; first: {errors[0]}")
         dur = durations(wav, nj)
-    write_data_dir(out / name, wav, utt2spk, dur)
+    write_data_dir(out / name, wav, utt2spk, dur, extra=gender)
     summary(name, utt2spk, out / name, FULL["vox2_dev"])
     return out / name
