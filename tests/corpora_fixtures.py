@@ -196,6 +196,7 @@ def make_musan(root: Path) -> Path:
     return root
 
 
+# Kaldi's rir_list ids: --rir-id small-Room001-00001 --room-id small-Room001 RIRS_NOISES/simulated_rirs/smallroom/...
 SIM_RIRS = {"smallroom": "Room001", "mediumroom": "Room002", "largeroom": "Room003"}
 REAL_RIR = "air_type1_air_binaural_stairway_1_1_90"
 
@@ -207,7 +208,8 @@ def make_rirs_noises(root: Path) -> Path:
         for n in (1, 2):
             rel = f"simulated_rirs/{size}/{room}/{room}-0000{n}.wav"
             write(root / rel, 0.25, seed * 2 + n)
-            lines.append(f"--rir-id {size}-{room}-0000{n} --room-id {size}-{room} RIRS_NOISES/{rel}")
+            prefix = size[:-len("room")]
+            lines.append(f"--rir-id {prefix}-{room}-0000{n} --room-id {prefix}-{room} RIRS_NOISES/{rel}")
         write_text(root / "simulated_rirs" / size / "rir_list", "\n".join(lines) + "\n")
     write(root / "real_rirs_isotropic_noises" / f"{REAL_RIR}.wav", 0.5, 9)
     write_text(root / "real_rirs_isotropic_noises" / "rir_list",

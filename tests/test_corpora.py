@@ -361,19 +361,19 @@ def test_musan_and_rirs_resources(tmp_path):
     assert lines(out / "musan" / "speech" / "utt2spk") == [
         "speech-librivox-0000 speech-librivox-0000", "speech-us-gov-0000 speech-us-gov-0000"]
     assert lines(out / "rirs_noises" / "simulated" / "wav.scp") == [
-        f"largeroom-Room003-00001 {rirs}/simulated_rirs/largeroom/Room003/Room003-00001.wav",
-        f"largeroom-Room003-00002 {rirs}/simulated_rirs/largeroom/Room003/Room003-00002.wav",
-        f"mediumroom-Room002-00001 {rirs}/simulated_rirs/mediumroom/Room002/Room002-00001.wav",
-        f"mediumroom-Room002-00002 {rirs}/simulated_rirs/mediumroom/Room002/Room002-00002.wav",
-        f"smallroom-Room001-00001 {rirs}/simulated_rirs/smallroom/Room001/Room001-00001.wav",
-        f"smallroom-Room001-00002 {rirs}/simulated_rirs/smallroom/Room001/Room001-00002.wav"]
+        f"large-Room003-00001 {rirs}/simulated_rirs/largeroom/Room003/Room003-00001.wav",
+        f"large-Room003-00002 {rirs}/simulated_rirs/largeroom/Room003/Room003-00002.wav",
+        f"medium-Room002-00001 {rirs}/simulated_rirs/mediumroom/Room002/Room002-00001.wav",
+        f"medium-Room002-00002 {rirs}/simulated_rirs/mediumroom/Room002/Room002-00002.wav",
+        f"small-Room001-00001 {rirs}/simulated_rirs/smallroom/Room001/Room001-00001.wav",
+        f"small-Room001-00002 {rirs}/simulated_rirs/smallroom/Room001/Room001-00002.wav"]
     real = f"air_type1_air_binaural_stairway_1_1_90 {rirs}/real_rirs_isotropic_noises/{F.REAL_RIR}.wav"
     assert lines(out / "rirs_noises" / "real" / "wav.scp") == [real]
     assert lines(out / "rirs_noises" / "rirs" / "wav.scp") == [real] + lines(out / "rirs_noises" / "simulated" / "wav.scp")
     assert lines(out / "rirs_noises" / "rirs" / "utt2dur")[0] == "air_type1_air_binaural_stairway_1_1_90 0.5000"
     # Usable by stage 2 as they are.
     from wespeaker_like.augment.resources import Resource
-    assert len(Resource(out / "rirs_noises" / "rirs").load("smallroom-Room001-00001", 16000)) == 4000
+    assert len(Resource(out / "rirs_noises" / "rirs").load("small-Room001-00001", 16000)) == 4000
     prep("musan", "--src", musan, "--out", tmp_path / "novocals", "--categories", "music", "--no_music_vocals")
     assert lines(tmp_path / "novocals" / "musan" / "music" / "utt2spk") == ["music-fma-0000 music-fma-0000"]
 

@@ -6,7 +6,9 @@
 Corpora: voxceleb1 (dev+test audio and the six trial lists), voxceleb2 (dev AAC), cnceleb
 (CN-Celeb1+2 v2), musan, rirs_noises, speechocean762 (OpenSLR 101). FFSVC is distributed on request and has no download.
 Archives found in ``--archives_dir`` are used in place; others are downloaded to ``--dl_dir``,
-resuming partial files; a corpus already extracted (marker file) is skipped. ``--checksums``
+resuming partial files; a corpus already extracted (marker file), or found under ``--corpus_dir``
+in the layout its archives extract to (e.g. unpacked by hand), is skipped; a partial copy stops
+with what is missing. ``--checksums``
 (``md5sum`` output) overrides the built-in MD5 sums, e.g. for a mirror with re-packed archives.
 """
 

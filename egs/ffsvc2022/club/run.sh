@@ -4,8 +4,8 @@
 # Run from the repository root or from this directory; relative paths given as options are taken
 # from where you run it, defaults live in this directory.
 #
-# FFSVC is distributed on request (AISHELL/Zenodo): place it under --ffsvc_dir in the layout of
-# docs/corpora.md; stage 0 only fetches VoxCeleb, MUSAN and RIRS_NOISES.
+# FFSVC is distributed on request (AISHELL/Zenodo): extract its archives under --ffsvc_dir as shipped
+# (docs/corpora.md); stage 0 only fetches VoxCeleb, MUSAN and RIRS_NOISES.
 #
 #   bash run.sh --stage 0 --stop-stage 2 --ffsvc_dir /data/ffsvc [--archives_dir /data/archives]
 set -euo pipefail
@@ -39,8 +39,9 @@ if [ -z "$ffsvc_dir" ]; then ffsvc_dir=$corpus_dir/ffsvc; fi
 # Stage 0: download VoxCeleb/MUSAN/RIRS_NOISES (FFSVC has no public download: checked to exist).
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ ! -d "$ffsvc_dir" ]; then
-    echo "$0: FFSVC not found at $ffsvc_dir (expected train/ dev/ supplementary/ ffsvc2022_dev/ dev_meta_list" \
-         "trials_dev_keys; see docs/corpora.md)" >&2
+    echo "$0: FFSVC not found at $ffsvc_dir (expected its archives extracted there: FFSVC2020 wav/train/," \
+         "wav/dev/, supplementary/, the FFSVC2022 dev/ffsvc22_dev_*.wav, dev_meta_list, trials_dev_keys;" \
+         "see docs/corpora.md)" >&2
     exit 1
   fi
   corpora=(musan rirs_noises)
