@@ -328,7 +328,8 @@ def test_ffsvc_sets_and_lists_found_at_any_depth(tmp_path):
         (shutil.copytree if name == "dev" else shutil.copy)(flat / name, root / "Dev_Test_FFSVC2022" / name)
     F.write(root / "ffsvc2020_data" / "wav" / "eval" / "eval_000001.wav", 1.0)
     prep("ffsvc", "--src", root, "--out", tmp_path / "b")
-    for name in ("ffsvc_train/utt2spk", "ffsvc_train/utt2dev", "ffsvc2022_dev/utt2spk", "ffsvc2022_dev/trials/ffsvc2022_dev.kaldi"):
+    for name in ("ffsvc_train/utt2spk", "ffsvc_train/utt2dev", "ffsvc2022_dev/utt2spk",
+                 "ffsvc2022_dev/trials/ffsvc2022_dev.kaldi"):
         assert lines(tmp_path / "b" / name) == lines(tmp_path / "a" / name)
     assert lines(tmp_path / "b" / "ffsvc2022_dev" / "wav.scp")[0] == \
         f"ffsvc0101-ffsvc22_dev_000000 {root}/Dev_Test_FFSVC2022/dev/ffsvc22_dev_000000.wav"
@@ -673,7 +674,8 @@ def test_stage0_recognises_hand_extracted_corpora(tmp_path, capsys):
     arch = tmp_path / "archives"
     md5s = F.write_checksums(tmp_path / "md5.txt", F.make_archives(tmp_path / "work", arch, corpora=("musan",)))
     (corpus / ".musan.tar.gz.extracting").write_text("musan.tar.gz\n")
-    assert download_main(["musan", "--corpus_dir", str(corpus), "--archives_dir", str(arch), "--checksums", str(md5s)]) == 0
+    assert download_main(["musan", "--corpus_dir", str(corpus), "--archives_dir", str(arch),
+                          "--checksums", str(md5s)]) == 0
     assert (corpus / ".musan.tar.gz.extracted").is_file() and not (corpus / ".musan.tar.gz.extracting").exists()
     assert sorted(p.name for p in (corpus / "musan" / "music").rglob("*.wav")) == ["music-fma-0000.wav",
                                                                                   "music-fma-0001.wav"]

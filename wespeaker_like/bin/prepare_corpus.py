@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subsets", type=_csv, default=list(ffsvc.SUBSETS))
     p.add_argument("--min_duration", type=float, default=1.0, help="drop training utterances shorter than this")
     p.add_argument("--device_label", choices=("device", "device_distance"), default="device")
-    p.add_argument("--dev2022", default=None, help="FFSVC2022 dev audio dir (default: the ffsvc22_dev_*.wav under --src)")
+    p.add_argument("--dev2022", default=None,
+                   help="FFSVC2022 dev audio dir (default: the ffsvc22_dev_*.wav under --src)")
     p.add_argument("--meta", default=None, help="dev_meta_list (default: the one under --src)")
     p.add_argument("--trials", default=None, help="trials_dev_keys (default: the one under --src)")
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from wespeaker_like.errors import InputError
+from wespeaker_like.fileio import atomic_path
 
 log = logging.getLogger("download")
 
@@ -340,7 +341,9 @@ def fetch_archive(archive: Archive, corpus_dir: Path, dl_dir: Path, archives_dir
     else:
         dest.mkdir(parents=True, exist_ok=True)
         if path.resolve() != (dest / archive.name).resolve():
-            shutil.copyfile(path, dest / archive.name)
+            # Copied atomically: a file at its place is complete, so a hand-placed one counts too.
+            with atomic_path(dest / archive.name) as tmp:
+                shutil.copyfile(path, tmp)
     done.write_text(f"{archive.name}\n")
     _extracting(dest, archive).unlink(missing_ok=True)
     if not keep and archive.extract and Path(dl_dir).resolve() in path.resolve().parents:

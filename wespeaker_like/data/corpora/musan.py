@@ -24,9 +24,9 @@ from wespeaker_like.data.corpora.download import Archive
 from wespeaker_like.errors import InputError
 
 BASE_URL = "https://www.openslr.org/resources/17"
-ARCHIVES = [Archive("musan.tar.gz", md5="0c472d4fc0c5141eca47ad1ffeb2a7df",
-                    layout=tuple((f"musan/{category}", f"*/{category}-*.wav") for category in ("noise", "music", "speech")))]
 CATEGORIES = ("noise", "music", "speech")
+ARCHIVES = [Archive("musan.tar.gz", md5="0c472d4fc0c5141eca47ad1ffeb2a7df",
+                    layout=tuple((f"musan/{category}", f"*/{category}-*.wav") for category in CATEGORIES))]
 FULL = {"noise": "930 files, about 6 h", "music": "660 files, about 42 h", "speech": "426 files, about 60 h"}
 
 # Kaldi egs/voxceleb/v2 augmentation: reverberation with the simulated RIRs; MUSAN noise added

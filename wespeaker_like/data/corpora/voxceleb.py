@@ -162,7 +162,8 @@ def read_meta_gender(path: Path) -> Dict[str, str]:
     return genders
 
 
-def spk2gender_extra(meta: Path, genders: Optional[Dict[str, str]], utt2spk: Dict[str, str]) -> Dict[str, Dict[str, str]]:
+def spk2gender_extra(meta: Path, genders: Optional[Dict[str, str]],
+                     utt2spk: Dict[str, str]) -> Dict[str, Dict[str, str]]:
     """``{"spk2gender": ...}`` for the speakers of ``utt2spk`` (nothing without metadata)."""
     if genders is None:
         return {}
