@@ -236,10 +236,10 @@ def test_bad_scp_lines(tmp_path, small_set):
     scp = tmp_path / "bad.scp"
     good = small_set["test_scp"].read_text().splitlines()
     scp.write_text(good[0] + "\nlonely_key\n")
-    with pytest.raises(InputError, match=r"bad\.scp:2: expected '<utt> <ark>:<offset>'"):
+    with pytest.raises(InputError, match=r"bad\.scp:2: expected '<key> <value>'"):
         load_embeddings(scp)
     scp.write_text(good[0] + "\n" + good[0] + "\n")
-    with pytest.raises(InputError, match=r"bad\.scp:2: duplicate utterance"):
+    with pytest.raises(InputError, match=r"bad\.scp:2: duplicate key"):
         load_embeddings(scp)
     other = write_embeddings(tmp_path / "other", {"x": np.zeros(4)})
     scp.write_text(good[0] + "\n" + other.read_text())

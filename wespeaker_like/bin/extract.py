@@ -22,7 +22,8 @@ import yaml
 
 from wespeaker_like.data.kaldi_dir import DataDir, write_table
 from wespeaker_like.errors import InputError
-from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, load_matrix, merge_job_scps, read_scp
+from wespeaker_like.data.scp import load_matrix, read_scp
+from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, merge_job_scps
 from wespeaker_like.features.kaldi_features import apply_cmn
 from wespeaker_like.objectives import build_objective
 
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
         cmn = cfg.get("dataset", {}).get("cmn", True)
         with torch.inference_mode(), ArkScpWriter(args.out_dir / f"xvector.{args.job}.ark", scp) as writer:
             for utt in utts:
-                mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
+                mat = load_matrix(feats[utt], feats_scp, utt)
                 x = torch.from_numpy(apply_cmn(mat) if cmn else mat).float().unsqueeze(0).to(device)
                 writer.write(utt, model(x).squeeze(0).float().cpu().numpy())
         log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
