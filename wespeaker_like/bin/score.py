@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from wespeaker_like.data.trials import read_trials
+from wespeaker_like.data.trials import read_trials, require_both_kinds
 from wespeaker_like.errors import InputError
 from wespeaker_like.scoring.cosine import load_embeddings, mean_vector, score_trials
 from wespeaker_like.scoring.metrics import compute_metrics, summary_line
@@ -59,14 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Score, write the score and results files, return the results dict."""
+    """Score, write the score and results files, return the results dict.
+
+    Outputs of an earlier run are removed first, so a failure never leaves them looking current.
+    """
     start = time.perf_counter()
+    results_path = args.results or args.scores.with_suffix(".result")
+    for stale in (args.scores, results_path):
+        stale.unlink(missing_ok=True)
     embeddings = load_embeddings(args.embeddings)
     enroll = None if args.enroll_embeddings is None else load_embeddings(args.enroll_embeddings)
     if enroll is None:
         trials = read_trials(args.trials, known_utts=embeddings.index)
     else:
         trials = read_trials(args.trials)  # ids are checked side by side in score_trials
+    require_both_kinds(trials, args.trials)
     mean = None
     if args.mean_embeddings is not None:
         mean_table = load_embeddings(args.mean_embeddings)
@@ -90,7 +97,6 @@ def run(args: argparse.Namespace) -> dict:
         "asnorm_top_n": args.asnorm_top_n if args.asnorm_cohort is not None else None,
     }
     write_scores(args.scores, trials, scores)
-    results_path = args.results or args.scores.with_suffix(".result")
     write_results(results_path, results)
     print(f"scored {len(trials)} trials in {time.perf_counter() - start:.2f} s -> {args.scores}, "
           f"{results_path}", file=sys.stderr)

@@ -49,6 +49,15 @@ def read_trials(path: str | Path, known_utts: Optional[Collection[str]] = None) 
     return trials
 
 
+def require_both_kinds(trials: List[Trial], path: str | Path) -> None:
+    """InputError unless ``trials`` hold target and non-target trials (EER and minDCF need both)."""
+    num_target = sum(trial.is_target for trial in trials)
+    if num_target in (0, len(trials)):
+        kind = "target" if num_target else "nontarget"
+        raise InputError(path, f"all {len(trials)} trials are {kind}; EER and minDCF need both target "
+                               "and nontarget trials")
+
+
 def write_trials(path: str | Path, trials: List[Trial]) -> None:
     with atomic_write(path) as handle:
         for trial in trials:
