@@ -322,7 +322,7 @@ def test_cli_validate_failure(tmp_path, capsys):
     path = make_dir(tmp_path / "d")
     (path / "wav.scp").unlink()
     assert cli.main(["validate", str(path)]) == 1
-    assert f"error: {path}/wav.scp: file not found (required here)" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"data_dir: {path}/wav.scp: file not found (required here)\n"
     assert cli.main(["validate", "--no-wav", "--need", "spk2gender", str(path)]) == 0
 
 
