@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO))  # runnable from any directory
 
 from wespeaker_like.bin import data_dir as cli  # noqa: E402
 from wespeaker_like.data.kaldi_dir import (  # noqa: E402
-    DataDir, c_sorted, line_of, parse_table, read_list_table, read_number_table, read_table,
+    DataDir, c_sorted, job_split, line_of, parse_table, read_list_table, read_number_table, read_table,
     spk2utt_to_utt2spk, utt2spk_to_spk2utt, write_table,
 )
 from wespeaker_like.data.trials import Trial, make_trials, read_trials, write_trials  # noqa: E402
@@ -423,3 +423,14 @@ def test_random_module_state_is_not_used():
     first = make_trials(UTT2SPK, 5, 5, seed=0)
     random.seed(2)
     assert make_trials(UTT2SPK, 5, 5, seed=0) == first
+
+
+@pytest.mark.parametrize("num_items, num_jobs", [(10, 3), (7, 7), (3, 5), (0, 2)])
+def test_job_split_shares_cover_the_items_in_order(num_items, num_jobs):
+    items = [f"utt{i}" for i in range(num_items)]
+    shares = [job_split(items, job, num_jobs) for job in range(1, num_jobs + 1)]
+    assert [item for share in shares for item in share] == items
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    for bad in (0, num_jobs + 1):
+        with pytest.raises(ValueError, match=f"job {bad} is outside 1..{num_jobs}"):
+            job_split(items, bad, num_jobs)

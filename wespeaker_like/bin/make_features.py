@@ -23,10 +23,10 @@ import torch
 
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.audio.io import load_audio
-from wespeaker_like.data.kaldi_dir import DataDir, line_of, read_table, write_table
+from wespeaker_like.data.kaldi_dir import DataDir, job_split, line_of, read_table, write_table
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
-from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, merge_job_scps
+from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
 from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS, compute_features, min_samples
 from wespeaker_like.training.config import Config, check_keys, load_config
 

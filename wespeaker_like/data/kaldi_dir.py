@@ -152,6 +152,16 @@ def line_of(path: str | Path, key: str) -> Optional[int]:
     return cached[1].get(key)
 
 
+def job_split(items: Sequence, job: int, num_jobs: int) -> List:
+    """Contiguous share ``job`` (1-based) of ``num_jobs`` of an ordered sequence (Kaldi's split_data).
+
+    The shares of jobs 1..num_jobs concatenate to ``items``; their sizes differ by at most one.
+    """
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"job {job} is outside 1..{num_jobs}")
+    return list(items[(job - 1) * len(items) // num_jobs: job * len(items) // num_jobs])
+
+
 def c_sorted(keys: Iterable[str]) -> List[str]:
     """Sort like ``LC_ALL=C sort``: by UTF-8 bytes."""
     return sorted(keys, key=_c_order)

@@ -50,13 +50,6 @@ class ArkScpWriter:
                 scp.write(f"{key} {final}:{offset}\n")
 
 
-def job_split(keys: List[str], job: int, num_jobs: int) -> List[str]:
-    """Contiguous share ``job`` (1-based) of ``num_jobs`` of an ordered key list."""
-    if not 1 <= job <= num_jobs:
-        raise ValueError(f"job {job} is outside 1..{num_jobs}")
-    return keys[(job - 1) * len(keys) // num_jobs: job * len(keys) // num_jobs]
-
-
 def job_is_done(scp_path: Path, keys: List[str], skipped: List[str] = ()) -> bool:
     """True when ``scp_path`` exists and, with ``skipped``, covers exactly ``keys``."""
     return scp_path.is_file() and set(read_scp(scp_path)) | set(skipped) == set(keys)
