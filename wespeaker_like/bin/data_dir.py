@@ -22,7 +22,8 @@ from typing import Dict, List, Optional, TextIO
 
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import (
-    SPK_FILES, UTT_FILES, VALUE_FORMATS, DataDir, c_sorted, format_table, parse_table, utt2spk_to_spk2utt,
+    SPK_FILES, UTT_FILES, VALUE_FORMATS, DataDir, c_sorted, format_table, parse_table, table_lines,
+    utt2spk_to_spk2utt,
 )
 from wespeaker_like.data.trials import make_trials, write_trials
 from wespeaker_like.errors import InputError
@@ -115,10 +116,7 @@ def cmd_fix(args: argparse.Namespace) -> None:
 
 def _read_id_list(path: Path) -> List[str]:
     """First field of every non-empty line."""
-    if not path.is_file():
-        raise InputError(path, "list file not found (expected one id per line)")
-    with open(path, encoding="utf-8") as handle:
-        return [line.split()[0] for line in handle if line.strip()]
+    return [line.fields[0] for line in table_lines(path, "list file not found (expected one id per line)")]
 
 
 def _warn_unknown(kind: str, wanted: List[str], known, list_path: Path) -> None:
