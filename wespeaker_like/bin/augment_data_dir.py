@@ -18,9 +18,9 @@ import logging
 import sys
 import time
 
-from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.augment.augmenter import AUG_TYPES, AugmentConfig
 from wespeaker_like.augment.offline import augment_data_dir
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("augment_data_dir")
 

@@ -21,8 +21,8 @@ import yaml
 
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import DataDir, job_split, write_table
-from wespeaker_like.errors import InputError
 from wespeaker_like.data.scp import load_matrix, read_scp
+from wespeaker_like.errors import InputError
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
 from wespeaker_like.features.kaldi_features import apply_cmn
 from wespeaker_like.objectives import build_objective

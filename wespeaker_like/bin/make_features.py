@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.audio.io import load_audio
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import DataDir, job_split, line_of, read_table, write_table
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write

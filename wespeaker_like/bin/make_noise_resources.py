@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.augment.resources import make_noise_resources
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("make_noise_resources")
 

@@ -14,8 +14,8 @@ import logging
 import sys
 import time
 
-from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.augment.rir import ROOM_TYPES, simulate_rirs
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("simulate_rirs")
 

@@ -16,8 +16,8 @@ import logging
 import sys
 import time
 
-from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.augment.offline import speed_perturb_data_dir
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("speed_perturb_data_dir")
 
