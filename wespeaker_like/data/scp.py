@@ -44,6 +44,11 @@ def read_scp(scp_path: str | Path) -> Dict[str, str]:
                                               LOCATION_FORMAT))
 
 
+def _error(scp_path: str | Path, key: str, message: str) -> InputError:
+    """An ``InputError`` at the line of ``key`` in ``scp_path`` (no line if the scp is gone)."""
+    return InputError(scp_path, message, line_of(scp_path, key) if Path(scp_path).is_file() else None)
+
+
 class ArkFiles:
     """Open ark handles shared by many ``load`` calls; ``with ArkFiles() as arks: arks.load(...)``."""
 
@@ -67,10 +72,9 @@ class ArkFiles:
         Every failure (unsafe value, missing ark, offset past its end, truncated or foreign data)
         is an ``InputError`` naming the scp line and the ark.
         """
-        line = line_of(scp_path, key) if Path(scp_path).is_file() else None
         parsed = parse_location(location)
         if parsed is None:
-            raise InputError(scp_path, f"expected {LOCATION_FORMAT}, got '{key} {location}'", line)
+            raise _error(scp_path, key, f"expected {LOCATION_FORMAT}, got '{key} {location}'")
         path, offset = parsed
         try:
             handle = self._handles.get(path)
@@ -78,15 +82,15 @@ class ArkFiles:
                 handle = self._handles[path] = open(path, "rb")
             size = os.fstat(handle.fileno()).st_size
             if offset is not None and offset >= size:
-                raise InputError(scp_path, f"offset {offset} of '{key}' is past the end of '{path}' "
-                                 f"({size} bytes); the ark is truncated or from another run", line)
+                raise _error(scp_path, key, f"offset {offset} of '{key}' is past the end of '{path}' "
+                                            f"({size} bytes); the ark is truncated or from another run")
             handle.seek(offset or 0)
             return np.asarray(read_kaldi(handle))
         except InputError:
             raise
         except Exception as err:  # kaldiio raises assertion, value and EOF errors for bad data
-            raise InputError(scp_path, f"cannot read '{key}' from '{location}': "
-                             f"{type(err).__name__} {err}".rstrip(), line) from None
+            raise _error(scp_path, key, f"cannot read '{key}' from '{location}': "
+                                        f"{type(err).__name__} {err}".rstrip()) from None
 
 
 def load_matrix(location: str, scp_path: str | Path, key: str) -> np.ndarray:
