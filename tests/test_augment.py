@@ -24,13 +24,12 @@ from wespeaker_like.augment import (
     snr_db,
     speed_perturb_data_dir,
 )
-from wespeaker_like.augment.offline import job_share
 from wespeaker_like.augment.rir import rng_for
 from wespeaker_like.bin import augment_data_dir as augment_cli
 from wespeaker_like.bin import make_noise_resources as noise_cli
 from wespeaker_like.bin import simulate_rirs as rir_cli
 from wespeaker_like.bin import speed_perturb_data_dir as speed_cli
-from wespeaker_like.data.kaldi_dir import DataDir, read_table
+from wespeaker_like.data.kaldi_dir import DataDir, job_split, read_table
 from wespeaker_like.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -260,7 +259,7 @@ def test_augment_data_dir_shards_and_subsets(res):
                            **kwargs)
     assert len(sub.utts) == 5
     assert len({sub["utt2uniq"][u] for u in sub.utts}) == 5  # one copy per utterance at most
-    assert job_share(list(range(10)), 3, 3) == [6, 7, 8, 9]
+    assert job_split(list(range(10)), 3, 3) == [6, 7, 8, 9]
     with pytest.raises(InputError, match="needs --music"):
         augment_data_dir(res["train"], root / "x", root / "x_audio", types=("music",))
     with pytest.raises(InputError, match="unknown augmentation type 'echo'"):

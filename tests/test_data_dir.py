@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ sys.path.insert(0, str(REPO))  # runnable from any directory
 
 from wespeaker_like.bin import data_dir as cli  # noqa: E402
 from wespeaker_like.data.kaldi_dir import (  # noqa: E402
-    DataDir, c_sorted, line_of, parse_table, read_list_table, read_number_table, read_table,
+    DataDir, c_sorted, job_split, line_of, table_lines, parse_table, read_list_table, read_number_table, read_table,
     spk2utt_to_utt2spk, utt2spk_to_spk2utt, write_table,
 )
 from wespeaker_like.data.trials import Trial, make_trials, read_trials, write_trials  # noqa: E402
@@ -322,7 +323,7 @@ def test_cli_validate_failure(tmp_path, capsys):
     path = make_dir(tmp_path / "d")
     (path / "wav.scp").unlink()
     assert cli.main(["validate", str(path)]) == 1
-    assert f"error: {path}/wav.scp: file not found (required here)" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"data_dir: {path}/wav.scp: file not found (required here)\n"
     assert cli.main(["validate", "--no-wav", "--need", "spk2gender", str(path)]) == 0
 
 
@@ -423,3 +424,37 @@ def test_random_module_state_is_not_used():
     first = make_trials(UTT2SPK, 5, 5, seed=0)
     random.seed(2)
     assert make_trials(UTT2SPK, 5, 5, seed=0) == first
+
+
+@pytest.mark.parametrize("num_items, num_jobs", [(10, 3), (7, 7), (3, 5), (0, 2)])
+def test_job_split_shares_cover_the_items_in_order(num_items, num_jobs):
+    items = [f"utt{i}" for i in range(num_items)]
+    shares = [job_split(items, job, num_jobs) for job in range(1, num_jobs + 1)]
+    assert [item for share in shares for item in share] == items
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    for bad in (0, num_jobs + 1):
+        with pytest.raises(ValueError, match=f"job {bad} is outside 1..{num_jobs}"):
+            job_split(items, bad, num_jobs)
+
+
+def test_table_lines_numbers_non_blank_lines_and_names_bad_ones(tmp_path):
+    path = tmp_path / "list"
+    path.write_bytes(b"a 1\n\n  b  2 3 \n")
+    lines = list(table_lines(path))
+    assert [(line.number, line.fields, line.text) for line in lines] == [(1, ["a", "1"], "a 1"),
+                                                                         (3, ["b", "2", "3"], "b  2 3")]
+    assert str(lines[1].expected("'<key> <n>'")) == f"{path}:3: expected '<key> <n>', got 'b  2 3'"
+    path.write_bytes(b"a 1\nb \xff\n")
+    with pytest.raises(InputError, match=r"list:2: not UTF-8 text"):
+        list(table_lines(path))
+    with pytest.raises(InputError, match=r"nowhere: list of ids not found"):
+        list(table_lines(tmp_path / "nowhere", "list of ids not found"))
+
+
+def test_no_other_module_loops_over_file_lines_itself():
+    package = Path(__file__).resolve().parents[1] / "wespeaker_like"
+    loops = [f"{path.relative_to(package)}:{number}"
+             for path in sorted(package.rglob("*.py")) if path.name != "kaldi_dir.py"
+             for number, text in enumerate(path.read_text().splitlines(), start=1)
+             if re.search(r"enumerate\(handle|for \w+ in handle\b|in handle if", text)]
+    assert loops == []

@@ -38,7 +38,7 @@ def test_missing_features_and_labels_are_named(tmp_path):
     (tmp_path / "feats.scp").write_text("\n".join(lines[1:]) + "\n")
     with pytest.raises(InputError, match="feats.scp: no features for utterance 'spk0-utt0'"):
         FeatureDataset(tmp_path)
-    (tmp_path / "feats.scp").write_text("spk0-utt0 not-an-ark-entry\n")
+    (tmp_path / "feats.scp").write_text("spk0-utt0 cat feats.ark |\n")
     with pytest.raises(InputError, match=r"feats.scp:1: expected '<key> <ark path>:<byte offset>'"):
         FeatureDataset(tmp_path)
 

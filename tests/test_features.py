@@ -16,7 +16,8 @@ from wespeaker_like.bin import make_features
 from wespeaker_like.data.kaldi_dir import DataDir, read_table
 from wespeaker_like.errors import InputError
 from wespeaker_like.features import FEATURE_DEFAULTS, compute_features
-from wespeaker_like.features.ark import ArkScpWriter, read_scp
+from wespeaker_like.data.scp import read_scp
+from wespeaker_like.features.ark import ArkScpWriter
 
 
 def small_data_dir(path, corpus_dir, num_utts=6):
@@ -105,6 +106,6 @@ def test_bad_audio_names_wav_scp_line(tmp_path, corpus_dir, problem, message):
 
 
 def test_malformed_scp_line_is_named(tmp_path):
-    (tmp_path / "feats.scp").write_text("a /x.ark:12\nb /x.ark\n")
-    with pytest.raises(InputError, match=r"feats.scp:2: expected '<key> <ark path>:<byte offset>'"):
+    (tmp_path / "feats.scp").write_text("a /x.ark:12\nb /x.ark:12 extra\n")
+    with pytest.raises(InputError, match=r"feats.scp:2: expected '<key> <ark path>:<byte offset>' or"):
         read_scp(tmp_path / "feats.scp")

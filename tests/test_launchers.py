@@ -388,3 +388,66 @@ def test_recipe_configs_and_cmd_sh():
     result = subprocess.run(["bash", "-c", ". ./cmd.sh && echo \"$train_cmd|$feat_cmd|$extract_cmd\""],
                             cwd=recipe, capture_output=True, text=True)
     assert result.stdout.strip() == "run.pl|run.pl|run.pl"
+
+
+# --- never waiting forever ---------------------------------------------------------------------
+
+FAKE_SQUEUE_GONE = "#!/bin/bash\nexit 0\n"  # squeue -h prints nothing once the job has left
+
+
+def use_submit_output(fake_bin: Path, name: str, output: str) -> None:
+    """Make the fake submit command print ``output`` instead of its usual line."""
+    script = fake_bin / name
+    lines = script.read_text().splitlines()
+    script.write_text("\n".join(lines[:-1] + [f"echo '{output}'"]) + "\n")
+
+
+def without_status_commands(fake_bin: Path) -> str:
+    """A PATH holding the fake submit commands and the basic tools, but no squeue/qstat."""
+    tools = fake_bin.parent / "basic_tools"
+    tools.mkdir()
+    for name in ("bash", "sed", "date", "hostname", "mkdir", "dirname", "mv", "true", "cat", "sleep"):
+        found = subprocess.run(["bash", "-c", f"command -v {name}"], capture_output=True, text=True).stdout.strip()
+        if found:
+            (tools / name).symlink_to(found)
+    (tools / "python3").symlink_to(sys.executable)
+    return f"{fake_bin}:{tools}"
+
+
+@pytest.mark.parametrize("launcher, submit, output, warning", [
+    ("slurm.pl", "sbatch", "Submitted batch job 4242", "cannot run the status command 'squeue'"),
+    ("slurm.pl", "sbatch", "4242;cluster1", "cannot run the status command 'squeue'"),
+    ("queue.pl", "qsub", "Your job-array 4242.1-3:1 (\"job\") has been submitted",
+     "cannot run the status command 'qstat'"),
+    ("queue.pl", "qsub", "job accepted", "found no job id in the output of qsub ('job accepted')"),
+])
+def test_without_status_command_the_wait_is_limited_and_heartbeats(tmp_path, fake_bin, launcher, submit,
+                                                                  output, warning):
+    use_submit_output(fake_bin, submit, output)
+    env = cluster_env(fake_bin, FAKE_SKIP_TASKS="2", WESPEAKER_QUEUE_CHECK_INTERVAL="0.1",
+                      WESPEAKER_QUEUE_MAX_WAIT="2", WESPEAKER_QUEUE_HEARTBEAT="0.5")
+    env["PATH"] = without_status_commands(fake_bin)
+    result = launch(tmp_path, launcher, "JOB=1:3", "log/w.JOB.log", "true", env=env, timeout=20)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("warning:") == 1 and warning in result.stderr
+    assert "waiting at most 2 s ($WESPEAKER_QUEUE_MAX_WAIT)" in result.stderr
+    assert re.search(rf"{launcher}: job [^:]+: 2 / 3 tasks done, 1 pending \(waited \d+ s\)", result.stderr)
+    assert f"{launcher}: 1 / 3 failed" in result.stderr
+    assert "log/w.2.log (not finished after 2 s ($WESPEAKER_QUEUE_MAX_WAIT)" in result.stderr
+
+
+@pytest.mark.parametrize("launcher, submit, output, status, status_text", [
+    ("slurm.pl", "sbatch", "4242;cluster1", "squeue", FAKE_SQUEUE_GONE),
+    ("slurm.pl", "sbatch", "4242", "squeue", FAKE_SQUEUE_GONE),
+    ("queue.pl", "qsub", "4242.1-3:1", "qstat", FAKE_QSTAT),
+])
+def test_terse_submit_output_gives_the_job_id(tmp_path, fake_bin, launcher, submit, output, status, status_text):
+    use_submit_output(fake_bin, submit, output)
+    (fake_bin / status).write_text(status_text)
+    (fake_bin / status).chmod(0o755)
+    env = cluster_env(fake_bin, FAKE_SKIP_TASKS="2", WESPEAKER_QUEUE_CHECK_INTERVAL="0.1",
+                      WESPEAKER_QUEUE_GRACE="0.3")
+    result = launch(tmp_path, launcher, "JOB=1:3", "log/t.JOB.log", "true", env=env, timeout=20)
+    assert result.returncode == 1
+    assert "warning" not in result.stderr
+    assert "log/t.2.log (no exit status: job 4242 left the scheduler" in result.stderr

@@ -16,7 +16,9 @@ stop_stage=100
 use_gpu=true
 config=conf/ecapa.yaml
 note=
+lr=0.1
 help_message="Usage: $0 [options] <data-dir>"
+positional_usage="<data-dir>"
 . {parse_options}
 printf 'stage=%s\\nstop_stage=%s\\nuse_gpu=%s\\nconfig=%s\\nnote=%s\\n' \\
     "$stage" "$stop_stage" "$use_gpu" "$config" "$note"
@@ -73,13 +75,42 @@ def test_values_with_spaces_and_shell_characters_are_taken_literally(script):
 
 def test_empty_default_accepts_a_value_and_empty_value(script):
     assert values(run(script, "--note", "hello"))["note"] == "hello"
-    assert values(run(script, "--stage", ""))["stage"] == ""
+    assert values(run(script, "--note", "hello", "--note", ""))["note"] == ""
 
 
 def test_positional_arguments_are_left_in_place(script):
-    got = values(run(script, "--stage", "3", "data/train", "two words", "--stage", "9"))
-    assert got["stage"] == "3"  # options end at the first positional argument
-    assert got["args"] == ["data/train", "two words", "--stage", "9"]
+    got = values(run(script, "--stage", "3", "data/train", "two words", "-x"))
+    assert got["stage"] == "3"
+    assert got["args"] == ["data/train", "two words", "-x"]
+
+
+def test_option_after_a_positional_argument_is_an_error(script):
+    result = run(script, "--stage", "3", "data/train", "--stage", "9")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "option --stage comes after the positional argument 'data/train'; put options first" in result.stderr
+
+
+def test_positional_argument_is_an_error_without_positional_usage(tmp_path):
+    path = tmp_path / "s.sh"
+    path.write_text(f"stage=0\n. {PARSE_OPTIONS}\necho body\n")
+    result = run(path, "--stage", "2", "extra")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "unexpected argument 'extra': this script takes only options" in result.stderr
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--stage", "abc", "an integer"), ("--stage", "1.5", "an integer"), ("--stage", "", "an integer"),
+    ("--stop-stage", "4x", "an integer"), ("--lr", "fast", "a number"), ("--lr", "1e-3x", "a number")])
+def test_numeric_option_rejects_other_values(script, option, value, expected):
+    result = run(script, f"{option}={value}")
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"option {option} expects {expected}, got '{value}'" in result.stderr
+
+
+def test_numeric_options_accept_numbers(script):
+    got = values(run(script, "--stage", "-1", "--stop-stage=12", "--lr", "2e-3"))
+    assert (got["stage"], got["stop_stage"]) == ("-1", "12")
+    assert values(run(script, "--lr", "3"))["stage"] == "0"
 
 
 def test_double_dash_ends_options(script):
@@ -155,3 +186,25 @@ def test_running_instead_of_sourcing_is_an_error():
     result = subprocess.run(["bash", str(PARSE_OPTIONS), "--stage", "1"], capture_output=True, text=True)
     assert result.returncode == 1
     assert "source this file" in result.stderr
+
+
+RECIPES = sorted((PARSE_OPTIONS.parents[1] / "egs").glob("*/*/run.sh"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.parent.parent.name)
+def test_recipe_rejects_bad_stage_and_stray_arguments_before_doing_anything(recipe, tmp_path):
+    from conftest import repo_env
+
+    safe = ["--data", str(tmp_path / "data")]
+    if "\nexp=" in recipe.read_text():
+        safe += ["--exp", str(tmp_path / "exp")]
+    bad_stage = subprocess.run(["bash", str(recipe), *safe, "--stage=abc"], capture_output=True, text=True,
+                               timeout=60, env=repo_env(), cwd=tmp_path)
+    assert bad_stage.returncode == 1, bad_stage.stderr
+    assert "option --stage expects an integer, got 'abc'" in bad_stage.stderr
+    assert "integer expression expected" not in bad_stage.stderr
+    stray = subprocess.run(["bash", str(recipe), *safe, "--stop-stage", "-1", "extra", "--stage", "9"],
+                           capture_output=True, text=True, timeout=60, env=repo_env(), cwd=tmp_path)
+    assert stray.returncode == 1, stray.stderr
+    assert "unexpected argument 'extra'" in stray.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was run or created

@@ -236,10 +236,10 @@ def test_bad_scp_lines(tmp_path, small_set):
     scp = tmp_path / "bad.scp"
     good = small_set["test_scp"].read_text().splitlines()
     scp.write_text(good[0] + "\nlonely_key\n")
-    with pytest.raises(InputError, match=r"bad\.scp:2: expected '<utt> <ark>:<offset>'"):
+    with pytest.raises(InputError, match=r"bad\.scp:2: expected '<key> <value>'"):
         load_embeddings(scp)
     scp.write_text(good[0] + "\n" + good[0] + "\n")
-    with pytest.raises(InputError, match=r"bad\.scp:2: duplicate utterance"):
+    with pytest.raises(InputError, match=r"bad\.scp:2: duplicate key"):
         load_embeddings(scp)
     other = write_embeddings(tmp_path / "other", {"x": np.zeros(4)})
     scp.write_text(good[0] + "\n" + other.read_text())
@@ -316,3 +316,32 @@ def test_score_cli_unknown_utterance(small_set, tmp_path):
     assert f"{trials}:3" in proc.stderr and "'ghost'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out.score").exists()
+
+
+@pytest.mark.parametrize("kind", ["target", "nontarget"])
+def test_one_sided_trials_fail_in_one_line_and_remove_old_outputs(small_set, tmp_path, kind):
+    good = run_score_cli("--embeddings", small_set["test_scp"], "--trials", small_set["trials_path"],
+                         "--scores", tmp_path / "out.score")
+    assert good.returncode == 0, good.stderr
+    assert (tmp_path / "out.score").is_file() and (tmp_path / "out.result").is_file()
+    trials = tmp_path / "one_sided"
+    trials.write_text(f"spk0-utt0 spk0-utt1 {kind}\nspk1-utt2 spk1-utt3 {kind}\n")
+    proc = run_score_cli("--embeddings", small_set["test_scp"], "--trials", trials,
+                         "--scores", tmp_path / "out.score")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith(f"{trials}: all 2 trials are {kind}; EER and minDCF need both "
+                                        "target and nontarget trials")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.score").exists() and not (tmp_path / "out.result").exists()
+
+
+def test_scp_offset_past_the_end_of_the_ark_fails_in_one_line(small_set, tmp_path):
+    ark = small_set["test_scp"].with_suffix(".ark")
+    bad = tmp_path / "bad.scp"
+    lines = small_set["test_scp"].read_text().splitlines()
+    key = lines[1].split()[0]
+    bad.write_text("\n".join([lines[0], f"{key} {ark}:{ark.stat().st_size + 7}", *lines[2:]]) + "\n")
+    proc = run_score_cli("--embeddings", bad, "--trials", small_set["trials_path"], "--scores", tmp_path / "o.score")
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"{bad}:2: offset {ark.stat().st_size + 7} of '{key}' is past the end of '{ark}'" in proc.stderr

@@ -12,11 +12,16 @@
 # Then `--stop-stage 4`, `--stop_stage 4` and `--stop-stage=4` all set stop_stage=4.
 #   * An option sets the variable of the same name (dashes read as underscores); that variable
 #     must already be defined (possibly as empty), otherwise it is an error (exit 1).
-#   * A variable whose current value is true or false only accepts true or false.
+#   * A variable whose current value is true or false only accepts true or false; one whose
+#     current value is an integer (stage=0, nj=4) only accepts an integer, and one holding a
+#     decimal number (lr=0.1) only a number.
 #   * `--help` / `-h` prints $help_message (if set) and every option with its current value
 #     (the lowercase, non-exported variables defined so far), then exits 0.
-#   * Options end at the first argument not starting with `--` (or after `--`); the remaining
-#     positional arguments are left in "$@".
+#   * Options end at the first argument not starting with `--` (or after `--`). A script that
+#     takes positional arguments says so by setting positional_usage (e.g. "<data-dir>") before
+#     sourcing; they are then left in "$@" for it to check. Otherwise any leftover argument is
+#     an error, and so is an option after a positional argument (`run.sh extra --stage 9` would
+#     otherwise silently drop --stage).
 #   * Unlike Kaldi's, `--config` is an ordinary option (recipes use it for a YAML file).
 # Works under `set -euo pipefail`. Internal names start with __po_ and are unset at the end.
 
@@ -37,7 +42,7 @@ __po_print_help() {
   echo "Options (current values):"
   local __po_var __po_declared
   for __po_var in $(compgen -A variable); do
-    [[ $__po_var =~ ^[a-z][a-z0-9_]*$ && $__po_var != help_message ]] || continue
+    [[ $__po_var =~ ^[a-z][a-z0-9_]*$ && $__po_var != help_message && $__po_var != positional_usage ]] || continue
     __po_declared=$(declare -p "$__po_var")
     # Skip exported variables (environment) and arrays: neither is a recipe option.
     [[ $__po_declared =~ ^declare\ -[^\ ]*[xaA] ]] && continue
@@ -49,10 +54,12 @@ __po_print_help() {
   done
 }
 
+__po_after_double_dash=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --)
       shift
+      __po_after_double_dash=true
       break ;;
     -h|--help)
       __po_print_help
@@ -87,8 +94,24 @@ while [ $# -gt 0 ]; do
   if [[ ${!__po_name} == true || ${!__po_name} == false ]] && [[ $__po_value != true && $__po_value != false ]]; then
     __po_die "option $__po_option expects true or false, got '$__po_value'"
   fi
+  if [[ ${!__po_name} =~ ^-?[0-9]+$ ]] && ! [[ $__po_value =~ ^-?[0-9]+$ ]]; then
+    __po_die "option $__po_option expects an integer, got '$__po_value'"
+  fi
+  if [[ ${!__po_name} =~ ^-?[0-9]*\.[0-9]+([eE][-+]?[0-9]+)?$ ]] &&
+     ! [[ $__po_value =~ ^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; then
+    __po_die "option $__po_option expects a number, got '$__po_value'"
+  fi
   printf -v "$__po_name" '%s' "$__po_value"
 done
 
-unset -v __po_option __po_name __po_value __po_declared
+if [ -z "${positional_usage:-}" ] && [ $# -gt 0 ]; then
+  __po_die "unexpected argument '$1': this script takes only options (see $0 --help)"
+fi
+for __po_value in "$@"; do
+  if [[ $__po_after_double_dash == false && $__po_value == --?* ]]; then
+    __po_die "option $__po_value comes after the positional argument '$1'; put options first"
+  fi
+done
+
+unset -v __po_option __po_name __po_value __po_declared __po_after_double_dash
 unset -f __po_die __po_print_help

@@ -1,7 +1,8 @@
 """Atomic file output: write to a temporary name beside the target, then rename.
 
 A killed process therefore never leaves a half-written scp, ark, checkpoint or table under the
-final name, and a rerun that finds the final name can trust it.
+final name, and a rerun that finds the final name can trust it. Files get the mode an ordinary
+``open`` would give (0666 minus the umask), not mkstemp's private 0600.
 """
 
 from __future__ import annotations
@@ -13,13 +14,34 @@ from pathlib import Path
 from typing import Iterator, IO
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc on Linux, where setting it to probe is not needed)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temporary_file(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """mkstemp beside ``path`` (parents created), chmod-ed to 0666 & ~umask like a plain open."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success fsync and rename it to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_file(path, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
@@ -39,8 +61,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary name keeps the target's suffix so format detection by extension still works.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = _temporary_file(path, f".{path.stem}.", f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)

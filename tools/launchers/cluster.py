@@ -10,7 +10,12 @@ A task that dies without writing its marker (killed by the scheduler, node failu
 through the scheduler: every ``$WESPEAKER_QUEUE_CHECK_INTERVAL`` seconds (default 120; 0 turns
 it off) ``qstat -j`` / ``squeue -j`` is asked about the job; once it is gone, tasks still without
 a marker after ``$WESPEAKER_QUEUE_GRACE`` more seconds (default 60, for slow shared file
-systems) count as failed. If the status command is missing, the launcher waits indefinitely.
+systems) count as failed. The job id is read from both the usual submit output (``Your job 42``,
+``Submitted batch job 42``) and the terse one (``qsub -terse`` / ``sbatch --parsable``: ``42``,
+``42;cluster``). Without a job id or a working status command the launcher warns once and waits
+at most ``$WESPEAKER_QUEUE_MAX_WAIT`` seconds (default 172800, two days) for the markers, then
+fails naming the unfinished tasks. Every ``$WESPEAKER_QUEUE_HEARTBEAT`` seconds (default 300; 0
+turns it off) it prints a line with the number of tasks done and pending.
 The job script sources ``./path.sh`` from the submit directory if it exists, as Kaldi's does.
 Before submitting, the tasks' old logs and markers are deleted, so none can pass for this run's.
 Ctrl-C / SIGTERM cancels the job (``qdel`` / ``scancel``).
@@ -88,7 +93,8 @@ option gpu=* -l gpu=$0 -q g.q
         return ["-N", name, "-o", f"{output_prefix}.log"]
 
     def job_id(self, submit_output):
-        match = re.search(r"Your job(?:-array)? (\d+)", submit_output)
+        match = (re.search(r"Your job(?:-array)? (\d+)", submit_output)
+                 or re.search(r"^\s*(\d+)(?:\.\d+-\d+:\d+)?\s*$", submit_output, re.MULTILINE))  # -terse
         return match.group(1) if match else None
 
     def status_command(self, job_id):
@@ -126,7 +132,8 @@ option gpu=* --gres=gpu:$0 -p gpu
         return [f"--job-name={name}", f"--output={output_prefix}.%a.log"]
 
     def job_id(self, submit_output):
-        match = re.search(r"Submitted batch job (\d+)", submit_output)
+        match = (re.search(r"Submitted batch job (\d+)", submit_output)
+                 or re.search(r"^\s*(\d+)(?:;\S+)?\s*$", submit_output, re.MULTILINE))  # --parsable
         return match.group(1) if match else None
 
     def status_command(self, job_id):
@@ -225,6 +232,9 @@ class ClusterRunner:
         self.qdir, self.name = queue_dir_and_name(request)
         self.marker_prefix = (self.qdir / f"{self.name}.done").resolve()
         self.job_id: Optional[str] = None
+        self.max_wait = _seconds_from_env("WESPEAKER_QUEUE_MAX_WAIT", 172800.0)
+        self.status_usable = True  # False once the job id or the status command is missing
+        self.unfinished = ""  # why tasks without a marker count as failed
 
     def marker(self, task: int) -> Path:
         return Path(f"{self.marker_prefix}.{task}")
@@ -260,24 +270,47 @@ class ClusterRunner:
             raise LauncherError(f"submission failed (exit {result.returncode}): "
                                 f"{' '.join(shlex.quote(a) for a in command)}\n{result.stdout}{result.stderr}".rstrip())
         self.job_id = self.scheduler.job_id(result.stdout + result.stderr)
+        if self.job_id is None:
+            output = (result.stdout + result.stderr).strip()
+            self._status_unusable(f"found no job id in the output of {command[0]} ('{output[:200]}')")
+
+    def _status_unusable(self, why: str) -> None:
+        """Warn (once) that the scheduler cannot be asked about the job: only the time limit is left."""
+        if self.status_usable:
+            self.status_usable = False
+            print(f"{self.prog}: warning: {why}; cannot ask the scheduler whether job '{self.name}' is still "
+                  f"there, so waiting at most {self.max_wait:g} s ($WESPEAKER_QUEUE_MAX_WAIT) for its tasks",
+                  file=sys.stderr)
 
     def _job_is_gone(self) -> bool:
+        command = self.scheduler.status_command(self.job_id)
         try:
-            status = subprocess.run(self.scheduler.status_command(self.job_id), capture_output=True,
-                                    text=True, timeout=120, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired):
-            return False  # cannot tell; keep waiting
+            status = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        except OSError as err:
+            self._status_unusable(f"cannot run the status command '{command[0]}' ({err.strerror})")
+            return False
+        except subprocess.TimeoutExpired:
+            return False  # cannot tell now; ask again later
         return self.scheduler.is_gone(status)
 
+    def _heartbeat(self, pending: set, waited: float) -> None:
+        total = len(self.request.tasks)
+        job = f"job {self.job_id}" if self.job_id else f"job '{self.name}'"
+        print(f"{self.prog}: {job}: {total - len(pending)} / {total} tasks done, {len(pending)} pending "
+              f"(waited {waited:.0f} s)", file=sys.stderr, flush=True)
+
     def wait(self) -> Dict[int, Optional[int]]:
-        """Exit code of every task; None for a task that vanished without a marker."""
+        """Exit code of every task; None for a task without a marker, ``self.unfinished`` says why."""
         max_pause = _seconds_from_env("WESPEAKER_POLL_INTERVAL", 30.0)
         check_every = _seconds_from_env("WESPEAKER_QUEUE_CHECK_INTERVAL", 120.0)
         grace = _seconds_from_env("WESPEAKER_QUEUE_GRACE", 60.0)
+        heartbeat = _seconds_from_env("WESPEAKER_QUEUE_HEARTBEAT", 300.0)
+        if check_every == 0:
+            self._status_unusable("$WESPEAKER_QUEUE_CHECK_INTERVAL is 0")
         pending = set(self.request.tasks)
         codes: Dict[int, Optional[int]] = {}
         pause = min(1.0, max_pause)
-        last_check = time.monotonic()
+        start = last_check = last_beat = time.monotonic()
         gone_since: Optional[float] = None
         while True:
             for task in sorted(pending):
@@ -288,12 +321,22 @@ class ClusterRunner:
             if not pending:
                 return codes
             now = time.monotonic()
-            if self.job_id and check_every > 0 and now - last_check >= check_every:
+            if self.status_usable and now - last_check >= check_every:
                 last_check = now
                 gone_since = (gone_since or now) if self._job_is_gone() else None
             if gone_since is not None and now - gone_since >= grace:
+                self.unfinished = (f"no exit status: job {self.job_id} left the scheduler without finishing "
+                                   "this task (killed? out of memory or time?)")
                 codes.update({task: None for task in pending})
                 return codes
+            if not self.status_usable and now - start >= self.max_wait:
+                self.unfinished = (f"not finished after {self.max_wait:g} s ($WESPEAKER_QUEUE_MAX_WAIT) and "
+                                   "the scheduler cannot be asked about it")
+                codes.update({task: None for task in pending})
+                return codes
+            if heartbeat > 0 and now - last_beat >= heartbeat:
+                last_beat = now
+                self._heartbeat(pending, now - start)
             time.sleep(pause)
             pause = min(max_pause, pause * 1.5)
 
@@ -322,9 +365,7 @@ class ClusterRunner:
                 signal.signal(sig, handler)
         for task in self.request.tasks:
             self.marker(task).unlink(missing_ok=True)
-        failed = {task: "" if code is not None else f"no exit status: job {self.job_id} left the scheduler "
-                  "without finishing this task (killed? out of memory or time?)"
-                  for task, code in codes.items() if code != 0}
+        failed = {task: "" if code is not None else self.unfinished for task, code in codes.items() if code != 0}
         return report_failures(self.prog, self.request, failed)
 
 

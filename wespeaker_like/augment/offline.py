@@ -42,7 +42,7 @@ from wespeaker_like.audio.io import speed_perturb, write_audio
 from wespeaker_like.augment.augmenter import AUG_TYPES, RESOURCE_OF, AugmentConfig, Augmenter
 from wespeaker_like.augment.resources import AugmentResources, Resource
 from wespeaker_like.augment.rir import rng_for
-from wespeaker_like.data.kaldi_dir import SPK_FILES, DataDir, c_sorted
+from wespeaker_like.data.kaldi_dir import SPK_FILES, DataDir, c_sorted, job_split
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
 
@@ -61,13 +61,6 @@ Task = Tuple[str, str, str, str]
 def safe_name(name: str) -> str:
     """An id usable as one path component ('/' becomes '_')."""
     return name.replace("/", "_")
-
-
-def job_share(items: Sequence, job: int, num_jobs: int) -> List:
-    """Contiguous share ``job`` (1-based) of ``num_jobs``."""
-    if not 1 <= job <= num_jobs:
-        raise ValueError(f"job {job} is not in 1..{num_jobs}")
-    return list(items[(job - 1) * len(items) // num_jobs: job * len(items) // num_jobs])
 
 
 def _load_source(src: str | Path) -> Tuple[DataDir, Resource]:
@@ -307,7 +300,7 @@ def augment_data_dir(src: str | Path, out: str | Path, audio_dir: str | Path,
                          "config": {k: v for k, v in config.as_dict().items() if k in CONFIG_OF[aug_type]}})
     spec = {"src": str(src_dir.resolve()), "resources": dirs, "types": types, "seed": seed,
             "sample_rate": sample_rate, "config": config.as_dict()}
-    share = tasks if job is None else job_share(tasks, job, num_jobs or 1)
+    share = tasks if job is None else job_split(tasks, job, num_jobs or 1)
     frames = _run_tasks("augment", spec, share, nj)
     if job is not None:
         log.info("job %d/%d: %d copies in %s", job, num_jobs, len(share), audio_dir)
@@ -347,7 +340,7 @@ def speed_perturb_data_dir(src: str | Path, out: str | Path, audio_dir: str | Pa
     for factor in factors:
         _check_settings(audio_dir / factor_name(factor), "speed_settings.json", {"sample_rate": sample_rate})
     spec = {"src": str(src_dir.resolve()), "sample_rate": sample_rate}
-    share = tasks if job is None else job_share(tasks, job, num_jobs or 1)
+    share = tasks if job is None else job_split(tasks, job, num_jobs or 1)
     frames = _run_tasks("speed", spec, share, nj)
     if job is not None:
         log.info("job %d/%d: %d copies in %s", job, num_jobs, len(share), audio_dir)
@@ -356,5 +349,5 @@ def speed_perturb_data_dir(src: str | Path, out: str | Path, audio_dir: str | Pa
                    lambda spk, what: f"{factor_name(float(what))}-{spk}", out, combined_out)
 
 
-__all__ = ["augment_data_dir", "speed_perturb_data_dir", "plan_augmentation", "job_share", "safe_name",
+__all__ = ["augment_data_dir", "speed_perturb_data_dir", "plan_augmentation", "safe_name",
            "factor_name", "CARRIED_FILES"]

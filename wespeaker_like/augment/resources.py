@@ -41,7 +41,7 @@ import numpy as np
 import soundfile
 
 from wespeaker_like.audio.io import read_wav_scp_entry, resample
-from wespeaker_like.data.kaldi_dir import VALUE_FORMATS, read_table, write_table
+from wespeaker_like.data.kaldi_dir import VALUE_FORMATS, read_table, table_lines, write_table
 from wespeaker_like.errors import InputError
 
 AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".opus")
@@ -54,11 +54,8 @@ def read_table_with_lines(path: Path, value_format=None) -> Tuple[Dict[str, str]
     """Read a Kaldi table and also return key -> 1-based line number (for error messages)."""
     table = read_table(path, value_format=value_format)
     lines: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            parts = raw.split(maxsplit=1)
-            if parts:
-                lines.setdefault(parts[0], number)
+    for line in table_lines(path):
+        lines.setdefault(line.fields[0], line.number)
     return table, lines
 
 

@@ -14,14 +14,13 @@ the same command once without --job to write the data dir. See wespeaker_like.au
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 
 from wespeaker_like.augment.augmenter import AUG_TYPES, AugmentConfig
 from wespeaker_like.augment.offline import augment_data_dir
-from wespeaker_like.errors import InputError
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("augment_data_dir")
 
@@ -36,8 +35,9 @@ def _range(parser, text: str, option: str, kind=float):
     return low, high
 
 
+@entry_point("augment_data_dir")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--src", required=True, help="clean Kaldi data dir")
     parser.add_argument("--out", required=True, help="data dir of the copies")
     parser.add_argument("--audio_dir", required=True, help="where the FLAC files go")
@@ -77,15 +77,11 @@ def main(argv=None) -> int:
                            num_babble=_range(parser, args.num_babble, "--num_babble", int))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     start = time.time()
-    try:
-        result = augment_data_dir(args.src, args.out, args.audio_dir, args.types.split(","), rirs=args.rirs,
-                                  noise=args.noise, music=args.music, babble_from=args.babble_from,
-                                  seed=args.seed, sample_rate=args.sample_rate, nj=args.nj, job=args.job,
-                                  num_jobs=args.num_jobs, max_copies_per_utt=args.max_copies_per_utt,
-                                  num_utts=args.num_utts, combined_out=args.combined_out, config=config)
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
+    result = augment_data_dir(args.src, args.out, args.audio_dir, args.types.split(","), rirs=args.rirs,
+                              noise=args.noise, music=args.music, babble_from=args.babble_from,
+                              seed=args.seed, sample_rate=args.sample_rate, nj=args.nj, job=args.job,
+                              num_jobs=args.num_jobs, max_copies_per_utt=args.max_copies_per_utt,
+                              num_utts=args.num_utts, combined_out=args.combined_out, config=config)
     if result is not None:
         log.info("%s: %d utterances (%.1f s)", args.out, len(result.utts), time.time() - start)
     return 0

@@ -20,21 +20,16 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, TextIO
 
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import (
-    SPK_FILES, UTT_FILES, VALUE_FORMATS, DataDir, c_sorted, format_table, parse_table, utt2spk_to_spk2utt,
+    SPK_FILES, UTT_FILES, VALUE_FORMATS, DataDir, c_sorted, format_table, parse_table, table_lines,
+    utt2spk_to_spk2utt,
 )
 from wespeaker_like.data.trials import make_trials, write_trials
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
 
 BACKUP_DIR = ".backup"
-
-
-def _option(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    """Add ``--name_with_underscores`` and its ``--dashed-spelling`` alias."""
-    dashed = name.replace("_", "-")
-    names = [f"--{dashed}"] + ([f"--{name}"] if dashed != name else [])
-    parser.add_argument(*names, dest=name, **kwargs)
 
 
 # --- spk2utt <-> utt2spk ---------------------------------------------------------------------
@@ -121,10 +116,7 @@ def cmd_fix(args: argparse.Namespace) -> None:
 
 def _read_id_list(path: Path) -> List[str]:
     """First field of every non-empty line."""
-    if not path.is_file():
-        raise InputError(path, "list file not found (expected one id per line)")
-    with open(path, encoding="utf-8") as handle:
-        return [line.split()[0] for line in handle if line.strip()]
+    return [line.fields[0] for line in table_lines(path, "list file not found (expected one id per line)")]
 
 
 def _warn_unknown(kind: str, wanted: List[str], known, list_path: Path) -> None:
@@ -191,8 +183,7 @@ def cmd_make_trials(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wespeaker_like.bin.data_dir",
-                                     description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m wespeaker_like.bin.data_dir", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for name, source, target in (("utt2spk_to_spk2utt", "utt2spk", "spk2utt"),
@@ -204,9 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("validate", help="check a data dir is consistent (exit 1 naming the problem)")
     sub.add_argument("dir")
-    _option(sub, "need", action="append", default=[], metavar="FILE",
+    sub.add_argument("--need", action="append", default=[], metavar="FILE",
             help="a file that must exist besides utt2spk and wav.scp (repeatable)")
-    _option(sub, "no_wav", action="store_true", help="do not require wav.scp (e.g. a features-only dir)")
+    sub.add_argument("--no-wav", action="store_true", help="do not require wav.scp (e.g. a features-only dir)")
     sub.set_defaults(run=cmd_validate)
 
     sub = commands.add_parser("fix", help="keep utterances present in every file; sort; regenerate spk2utt")
@@ -217,36 +208,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("src")
     sub.add_argument("dest")
     how = sub.add_mutually_exclusive_group(required=True)
-    _option(how, "utt_list", type=Path, help="utterance ids, one per line (first field)")
-    _option(how, "spk_list", type=Path, help="speaker ids, one per line (first field)")
-    _option(how, "first", type=int, metavar="N", help="the first N utterances in sorted order")
-    _option(how, "random", type=int, metavar="N", help="N utterances drawn at random (see --seed)")
-    _option(sub, "seed", type=int, default=0, help="random seed for --random (default 0)")
+    how.add_argument("--utt-list", type=Path, help="utterance ids, one per line (first field)")
+    how.add_argument("--spk-list", type=Path, help="speaker ids, one per line (first field)")
+    how.add_argument("--first", type=int, metavar="N", help="the first N utterances in sorted order")
+    how.add_argument("--random", type=int, metavar="N", help="N utterances drawn at random (see --seed)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed for --random (default 0)")
     sub.set_defaults(run=cmd_subset)
 
     sub = commands.add_parser("combine", help="union of data dirs (ids must not collide)")
     sub.add_argument("dest")
     sub.add_argument("src", nargs="+")
-    _option(sub, "skip_fix", action="store_true", help="do not drop utterances missing from some file")
+    sub.add_argument("--skip-fix", action="store_true", help="do not drop utterances missing from some file")
     sub.set_defaults(run=cmd_combine)
 
     sub = commands.add_parser("make_trials", help="draw a seeded trial list from a data dir's utt2spk")
     sub.add_argument("dir")
     sub.add_argument("trials", help="output '<enroll> <test> target|nontarget' list")
-    _option(sub, "num_target", type=int, required=True, help="number of same-speaker trials")
-    _option(sub, "num_nontarget", type=int, required=True, help="number of different-speaker trials")
-    _option(sub, "seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_argument("--num-target", type=int, required=True, help="number of same-speaker trials")
+    sub.add_argument("--num-nontarget", type=int, required=True, help="number of different-speaker trials")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.set_defaults(run=cmd_make_trials)
     return parser
 
 
+@entry_point("data_dir")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    args.run(args)
     return 0
 
 

@@ -14,19 +14,20 @@ with what is missing. ``--checksums``
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import sys
 from pathlib import Path
 
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.corpora import DOWNLOADS
 from wespeaker_like.data.corpora.download import fetch_all, read_checksums
 from wespeaker_like.errors import InputError
 
 
+@entry_point("download_corpus")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("corpora", nargs="+", choices=sorted(DOWNLOADS) + ["ffsvc"], metavar="corpus",
                         help=f"one or more of {', '.join(sorted(DOWNLOADS) + ['ffsvc'])}")
     parser.add_argument("--corpus_dir", required=True, help="where the archives are extracted")
@@ -39,25 +40,21 @@ def main(argv=None) -> int:
     for option in ("dl_dir", "archives_dir", "base_url", "checksums"):
         setattr(args, option, getattr(args, option) or None)  # recipes pass "" for "not given"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        if "ffsvc" in args.corpora:
-            raise InputError(None, "FFSVC2020/2022 are distributed on request (AISHELL, Zenodo): no public "
-                             "download. Extract them by hand into the layout of docs/corpora.md and run stage 1")
-        checksums = read_checksums(Path(args.checksums)) if args.checksums else None
-        corpus_dir = Path(args.corpus_dir)
-        dl_dir = Path(args.dl_dir) if args.dl_dir else corpus_dir / "archives"
-        archives_dir = Path(args.archives_dir) if args.archives_dir else None
-        for corpus in args.corpora:
-            archives, base_url = DOWNLOADS[corpus]
-            if args.base_url:
-                archives = [dataclasses.replace(a, url_dir=None) for a in archives]
-                base_url = args.base_url
-            for dest in fetch_all(archives, corpus_dir, dl_dir, archives_dir, base_url, checksums,
-                                  keep=not args.remove_archives):
-                logging.getLogger("download").info("ready: %s", dest)
-    except InputError as exc:
-        print(f"download_corpus: error: {exc}", file=sys.stderr)
-        return 1
+    if "ffsvc" in args.corpora:
+        raise InputError(None, "FFSVC2020/2022 are distributed on request (AISHELL, Zenodo): no public "
+                         "download. Extract them by hand into the layout of docs/corpora.md and run stage 1")
+    checksums = read_checksums(Path(args.checksums)) if args.checksums else None
+    corpus_dir = Path(args.corpus_dir)
+    dl_dir = Path(args.dl_dir) if args.dl_dir else corpus_dir / "archives"
+    archives_dir = Path(args.archives_dir) if args.archives_dir else None
+    for corpus in args.corpora:
+        archives, base_url = DOWNLOADS[corpus]
+        if args.base_url:
+            archives = [dataclasses.replace(a, url_dir=None) for a in archives]
+            base_url = args.base_url
+        for dest in fetch_all(archives, corpus_dir, dl_dir, archives_dir, base_url, checksums,
+                              keep=not args.remove_archives):
+            logging.getLogger("download").info("ready: %s", dest)
     return 0
 
 

@@ -12,7 +12,6 @@ then ``... --num_jobs nj --merge`` writes ``out_dir/xvector.scp``. The network i
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -20,9 +19,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from wespeaker_like.data.kaldi_dir import DataDir, write_table
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
+from wespeaker_like.data.kaldi_dir import DataDir, job_split, write_table
+from wespeaker_like.data.scp import load_matrix, read_scp
 from wespeaker_like.errors import InputError
-from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, load_matrix, merge_job_scps, read_scp
+from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
 from wespeaker_like.features.kaldi_features import apply_cmn
 from wespeaker_like.objectives import build_objective
 
@@ -47,8 +48,9 @@ def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: 
     return model.to(device).eval(), cfg
 
 
+@entry_point("extract")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--exp_dir", required=True, type=Path)
     parser.add_argument("--data_dir", required=True, type=Path, help="data dir with feats.scp")
     parser.add_argument("--out_dir", required=True, type=Path)
@@ -61,34 +63,30 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     scps = [args.out_dir / f"xvector.{job}.scp" for job in range(1, args.num_jobs + 1)]
-    try:
-        if args.merge:
-            embeddings = merge_job_scps(scps, "extraction")
-            write_table(args.out_dir / "xvector.scp", embeddings)
-            log.info("%s: %d embeddings", args.out_dir / "xvector.scp", len(embeddings))
-            return 0
-        if args.job is None:
-            parser.error("--job is required unless --merge is given")
-        feats_scp = args.data_dir / "feats.scp"
-        feats = read_scp(feats_scp)
-        utts = job_split([u for u in DataDir.load(args.data_dir).utts if u in feats], args.job, args.num_jobs)
-        scp = scps[args.job - 1]
-        if job_is_done(scp, utts):
-            log.info("job %d: %s already complete, skipping", args.job, scp)
-            return 0
-        device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
-        torch.set_num_threads(args.num_threads)
-        model, cfg = load_embedding_model(args.exp_dir, args.checkpoint, device)
-        cmn = cfg.get("dataset", {}).get("cmn", True)
-        with torch.inference_mode(), ArkScpWriter(args.out_dir / f"xvector.{args.job}.ark", scp) as writer:
-            for utt in utts:
-                mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
-                x = torch.from_numpy(apply_cmn(mat) if cmn else mat).float().unsqueeze(0).to(device)
-                writer.write(utt, model(x).squeeze(0).float().cpu().numpy())
-        log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
+    if args.merge:
+        embeddings = merge_job_scps(scps, "extraction")
+        write_table(args.out_dir / "xvector.scp", embeddings)
+        log.info("%s: %d embeddings", args.out_dir / "xvector.scp", len(embeddings))
+        return 0
+    if args.job is None:
+        parser.error("--job is required unless --merge is given")
+    feats_scp = args.data_dir / "feats.scp"
+    feats = read_scp(feats_scp)
+    utts = job_split([u for u in DataDir.load(args.data_dir).utts if u in feats], args.job, args.num_jobs)
+    scp = scps[args.job - 1]
+    if job_is_done(scp, utts):
+        log.info("job %d: %s already complete, skipping", args.job, scp)
+        return 0
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    torch.set_num_threads(args.num_threads)
+    model, cfg = load_embedding_model(args.exp_dir, args.checkpoint, device)
+    cmn = cfg.get("dataset", {}).get("cmn", True)
+    with torch.inference_mode(), ArkScpWriter(args.out_dir / f"xvector.{args.job}.ark", scp) as writer:
+        for utt in utts:
+            mat = load_matrix(feats[utt], feats_scp, utt)
+            x = torch.from_numpy(apply_cmn(mat) if cmn else mat).float().unsqueeze(0).to(device)
+            writer.write(utt, model(x).squeeze(0).float().cpu().numpy())
+    log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
     return 0
 
 

@@ -15,7 +15,6 @@ only redoes unfinished jobs. Jobs split the C-sorted utterance list into contigu
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -23,10 +22,11 @@ from pathlib import Path
 import torch
 
 from wespeaker_like.audio.io import load_audio
-from wespeaker_like.data.kaldi_dir import DataDir, line_of, read_table, write_table
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
+from wespeaker_like.data.kaldi_dir import DataDir, job_split, line_of, read_table, write_table
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
-from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, merge_job_scps
+from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
 from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS, compute_features, min_samples
 from wespeaker_like.training.config import Config, check_keys, load_config
 
@@ -93,8 +93,9 @@ def merge(data_dir: Path, feat_dir: Path, num_jobs: int, feat_type: str) -> None
     log.info("%s: feats.scp with %d utterances", data_dir, len(feats))
 
 
+@entry_point("make_features")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--data_dir", required=True, type=Path)
     parser.add_argument("--feat_dir", required=True, type=Path, help="where the ark/scp shards go")
     parser.add_argument("--num_jobs", type=int, default=1)
@@ -107,17 +108,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.num_threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        feat_cfg = feature_config(args.config)
-        if args.merge:
-            merge(args.data_dir, args.feat_dir, args.num_jobs, feat_cfg["type"])
-        else:
-            if args.job is None or not 1 <= args.job <= args.num_jobs:
-                parser.error("--job must be in 1..--num_jobs")
-            run_job(args.data_dir, args.feat_dir, args.job, args.num_jobs, feat_cfg, args.skip_bad)
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
+    feat_cfg = feature_config(args.config)
+    if args.merge:
+        merge(args.data_dir, args.feat_dir, args.num_jobs, feat_cfg["type"])
+    else:
+        if args.job is None or not 1 <= args.job <= args.num_jobs:
+            parser.error("--job must be in 1..--num_jobs")
+        run_job(args.data_dir, args.feat_dir, args.job, args.num_jobs, feat_cfg, args.skip_bad)
     return 0
 
 

@@ -9,28 +9,24 @@ rate, any length) and writes ``<out_dir>/noise`` and ``<out_dir>/music`` with ``
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
 from wespeaker_like.augment.resources import make_noise_resources
-from wespeaker_like.errors import InputError
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("make_noise_resources")
 
 
+@entry_point("make_noise_resources")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--src_dir", required=True, help="folder with one sub-folder per category")
     parser.add_argument("--out_dir", required=True, help="where the resource dirs go")
     parser.add_argument("--categories", default="noise,music", help="sub-folders to turn into resource dirs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        made = make_noise_resources(args.src_dir, args.out_dir, args.categories.split(","))
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
+    made = make_noise_resources(args.src_dir, args.out_dir, args.categories.split(","))
     for category, path in made.items():
         log.info("%s resource dir: %s", category, path)
     return 0

@@ -21,6 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.corpora import cnceleb, ffsvc, musan, rirs_noises, speechocean762, voxceleb
 from wespeaker_like.data.corpora.common import check_speakers_disjoint
 from wespeaker_like.data.kaldi_dir import DataDir
@@ -32,7 +33,7 @@ def _csv(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="corpus", required=True)
 
     def add(name, help_text, src_help):
@@ -124,14 +125,11 @@ def run(args) -> None:
         print(f"speakers of {' '.join(args.test)} are disjoint from {' '.join(args.train)}")
 
 
+@entry_point("prepare_corpus")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
-    try:
-        run(args)
-    except InputError as exc:
-        print(f"prepare_corpus: error: {exc}", file=sys.stderr)
-        return 1
+    run(args)
     return 0
 
 

@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import read_table
 from wespeaker_like.data.trials import read_trials
 from wespeaker_like.errors import InputError
@@ -199,34 +200,27 @@ def write_results_row(path: Path, row: Sequence[str]) -> None:
 # ----------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wespeaker_like.bin.report",
-                                     description=__doc__.split("\n\n")[0])
-
-    def option(name: str, **kwargs) -> None:
-        dashed = name.replace("_", "-")
-        names = [f"--{name}"] + ([f"--{dashed}"] if dashed != name else [])
-        parser.add_argument(*names, dest=name, **kwargs)
-
-    option("exp_dir", required=True, type=Path, help="experiment dir (config.yaml, scores/, train_time)")
-    option("trials", required=True, type=Path, help="trial list the scores belong to")
-    option("scores", type=Path, default=None, help="score file (default: EXP_DIR/scores/test.score)")
-    option("embeddings", type=Path, default=None,
+    parser = ArgumentParser(prog="python -m wespeaker_like.bin.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--exp_dir", required=True, type=Path, help="experiment dir (config.yaml, scores/, train_time)")
+    parser.add_argument("--trials", required=True, type=Path, help="trial list the scores belong to")
+    parser.add_argument("--scores", type=Path, default=None, help="score file (default: EXP_DIR/scores/test.score)")
+    parser.add_argument("--embeddings", type=Path, default=None,
            help="test embedding scp for t-SNE (default: EXP_DIR/embeddings/test/xvector.scp if present)")
-    option("utt2spk", type=Path, default=None, help="test utt2spk (needed for t-SNE)")
-    option("spk2gender", type=Path, default=None, help="test spk2gender (t-SNE gender panel)")
-    option("config", type=Path, default=None, help="config YAML (default: EXP_DIR/config.yaml)")
-    option("results_md", type=Path, default=Path("RESULTS.md"), help="Markdown results table to update")
-    option("name", default=None, help="row label (default: the exp dir's name)")
-    option("train_time_seconds", type=float, default=None,
+    parser.add_argument("--utt2spk", type=Path, default=None, help="test utt2spk (needed for t-SNE)")
+    parser.add_argument("--spk2gender", type=Path, default=None, help="test spk2gender (t-SNE gender panel)")
+    parser.add_argument("--config", type=Path, default=None, help="config YAML (default: EXP_DIR/config.yaml)")
+    parser.add_argument("--results_md", type=Path, default=Path("RESULTS.md"), help="Markdown results table to update")
+    parser.add_argument("--name", default=None, help="row label (default: the exp dir's name)")
+    parser.add_argument("--train_time_seconds", type=float, default=None,
            help="training time in seconds (default: read EXP_DIR/train_time)")
-    option("det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
-    option("tsne_png", type=Path, default=None, help="t-SNE plot (default: EXP_DIR/tsne.png)")
-    option("tsne_max_utts", type=int, default=3000,
+    parser.add_argument("--det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
+    parser.add_argument("--tsne_png", type=Path, default=None, help="t-SNE plot (default: EXP_DIR/tsne.png)")
+    parser.add_argument("--tsne_max_utts", type=int, default=3000,
            help="t-SNE at most this many utterances, keeping whole speakers (default 3000)")
-    option("tsne_perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
-    option("tsne_iterations", type=int, default=1000, help="t-SNE optimisation steps (>= 250; default 1000)")
-    option("seed", type=int, default=0, help="seed for t-SNE and speaker subsampling")
-    option("no_tsne", action="store_true", help="skip the t-SNE plot")
+    parser.add_argument("--tsne_perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
+    parser.add_argument("--tsne_iterations", type=int, default=1000, help="t-SNE optimisation steps (>= 250; default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for t-SNE and speaker subsampling")
+    parser.add_argument("--no_tsne", action="store_true", help="skip the t-SNE plot")
     return parser
 
 
@@ -307,17 +301,14 @@ def run(args: argparse.Namespace) -> List[str]:
     return row
 
 
+@entry_point("report")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.tsne_max_utts < 4:
         build_parser().error("--tsne_max_utts must be at least 4")
     if args.tsne_iterations < 250:
         build_parser().error("--tsne_iterations must be at least 250")
-    try:
-        run(args)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    run(args)
     return 0
 
 

@@ -20,53 +20,53 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from wespeaker_like.data.trials import read_trials
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
+from wespeaker_like.data.trials import read_trials, require_both_kinds
 from wespeaker_like.errors import InputError
 from wespeaker_like.scoring.cosine import load_embeddings, mean_vector, score_trials
 from wespeaker_like.scoring.metrics import compute_metrics, summary_line
 from wespeaker_like.scoring.scores import write_results, write_scores
 
 
-def _option(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    """Add ``--name_with_underscores`` and its ``--dashed-spelling`` alias."""
-    dashed = name.replace("_", "-")
-    names = [f"--{name}"] + ([f"--{dashed}"] if dashed != name else [])
-    parser.add_argument(*names, dest=name, **kwargs)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wespeaker_like.bin.score",
-                                     description=__doc__.split("\n\n")[0])
-    _option(parser, "embeddings", required=True, type=Path,
+    parser = ArgumentParser(prog="python -m wespeaker_like.bin.score", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embeddings", required=True, type=Path,
             help="embedding scp holding every test (and enroll) id of the trials")
-    _option(parser, "trials", required=True, type=Path,
+    parser.add_argument("--trials", required=True, type=Path,
             help="trial list, '<enroll> <test> target|nontarget' lines")
-    _option(parser, "scores", required=True, type=Path, help="output score file")
-    _option(parser, "results", type=Path, default=None,
+    parser.add_argument("--scores", required=True, type=Path, help="output score file")
+    parser.add_argument("--results", type=Path, default=None,
             help="output JSON results file (default: the score file with suffix .result)")
-    _option(parser, "enroll_embeddings", type=Path, default=None,
+    parser.add_argument("--enroll_embeddings", type=Path, default=None,
             help="separate scp for the enroll side, e.g. per-speaker models (default: --embeddings)")
-    _option(parser, "mean_embeddings", type=Path, default=None,
+    parser.add_argument("--mean_embeddings", type=Path, default=None,
             help="scp whose mean embedding is subtracted before L2 normalisation (e.g. train set)")
-    _option(parser, "asnorm_cohort", type=Path, default=None,
+    parser.add_argument("--asnorm_cohort", type=Path, default=None,
             help="cohort embedding scp; enables symmetric adaptive s-norm")
-    _option(parser, "asnorm_top_n", type=int, default=300,
+    parser.add_argument("--asnorm_top_n", type=int, default=300,
             help="cohort size N of AS-norm (top-N highest scores per side; default 300)")
-    _option(parser, "p_target", type=float, nargs="+", default=[0.01, 0.05],
+    parser.add_argument("--p_target", type=float, nargs="+", default=[0.01, 0.05],
             help="target priors for minDCF (C_miss = C_fa = 1; default 0.01 0.05)")
-    _option(parser, "batch_size", type=int, default=8192, help="trials scored per batch")
+    parser.add_argument("--batch_size", type=int, default=8192, help="trials scored per batch")
     return parser
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Score, write the score and results files, return the results dict."""
+    """Score, write the score and results files, return the results dict.
+
+    Outputs of an earlier run are removed first, so a failure never leaves them looking current.
+    """
     start = time.perf_counter()
+    results_path = args.results or args.scores.with_suffix(".result")
+    for stale in (args.scores, results_path):
+        stale.unlink(missing_ok=True)
     embeddings = load_embeddings(args.embeddings)
     enroll = None if args.enroll_embeddings is None else load_embeddings(args.enroll_embeddings)
     if enroll is None:
         trials = read_trials(args.trials, known_utts=embeddings.index)
     else:
         trials = read_trials(args.trials)  # ids are checked side by side in score_trials
+    require_both_kinds(trials, args.trials)
     mean = None
     if args.mean_embeddings is not None:
         mean_table = load_embeddings(args.mean_embeddings)
@@ -90,13 +90,13 @@ def run(args: argparse.Namespace) -> dict:
         "asnorm_top_n": args.asnorm_top_n if args.asnorm_cohort is not None else None,
     }
     write_scores(args.scores, trials, scores)
-    results_path = args.results or args.scores.with_suffix(".result")
     write_results(results_path, results)
     print(f"scored {len(trials)} trials in {time.perf_counter() - start:.2f} s -> {args.scores}, "
           f"{results_path}", file=sys.stderr)
     return results
 
 
+@entry_point("score")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.asnorm_top_n < 2:
@@ -104,12 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for p in args.p_target:
         if not 0.0 < p < 1.0:
             build_parser().error(f"--p_target values must be in (0, 1), got {p}")
-    try:
-        results = run(args)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(summary_line(results))
+    print(summary_line(run(args)))
     return 0
 
 

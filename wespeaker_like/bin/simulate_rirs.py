@@ -10,19 +10,19 @@ the missing ones. See ``wespeaker_like.augment.rir`` for the room model.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 
 from wespeaker_like.augment.rir import ROOM_TYPES, simulate_rirs
-from wespeaker_like.errors import InputError
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("simulate_rirs")
 
 
+@entry_point("simulate_rirs")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--out_dir", required=True, help="resource dir to write (e.g. data/rirs)")
     parser.add_argument("--num_rooms", type=int, default=200)
     parser.add_argument("--rirs_per_room", type=int, default=1, help="source/mic position pairs per room")
@@ -44,9 +44,8 @@ def main(argv=None) -> int:
     try:
         counts = simulate_rirs(args.out_dir, args.num_rooms, args.rirs_per_room, args.seed, args.sample_rate,
                                args.room_types.split(","), (low, high), args.ism_order, args.max_seconds)
-    except (InputError, ValueError) as exc:
-        log.error("%s", exc)
-        return 1
+    except ValueError as exc:  # an impossible room type / RT60 / count combination
+        parser.error(str(exc))
     log.info("%s: %d RIRs written, %d kept (%.1f s)", args.out_dir, counts["written"], counts["skipped"],
              time.time() - start)
     return 0

@@ -12,19 +12,19 @@ writes the data dir.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 
 from wespeaker_like.augment.offline import speed_perturb_data_dir
-from wespeaker_like.errors import InputError
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 
 log = logging.getLogger("speed_perturb_data_dir")
 
 
+@entry_point("speed_perturb_data_dir")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--src", required=True, help="clean Kaldi data dir")
     parser.add_argument("--out", required=True, help="data dir of the copies")
     parser.add_argument("--audio_dir", required=True, help="where the FLAC files go")
@@ -47,13 +47,9 @@ def main(argv=None) -> int:
         parser.error(f"--factors expects numbers like 0.9,1.1, got '{args.factors}'")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     start = time.time()
-    try:
-        result = speed_perturb_data_dir(args.src, args.out, args.audio_dir, factors, args.sample_rate,
-                                        nj=args.nj, job=args.job, num_jobs=args.num_jobs,
-                                        combined_out=args.combined_out)
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
+    result = speed_perturb_data_dir(args.src, args.out, args.audio_dir, factors, args.sample_rate,
+                                    nj=args.nj, job=args.job, num_jobs=args.num_jobs,
+                                    combined_out=args.combined_out)
     if result is not None:
         log.info("%s: %d utterances (%.1f s)", args.out, len(result.utts), time.time() - start)
     return 0

@@ -9,7 +9,6 @@ Rerunning the same command resumes from ``exp_dir/checkpoints/latest``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
@@ -20,8 +19,8 @@ import numpy as np
 import torch
 import yaml
 
+from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.dataset import FeatureDataset, build_batch_sampler, collate
-from wespeaker_like.errors import InputError
 from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.registry import LOSSES, MODELS, OBJECTIVES, SCHEDULERS
@@ -82,18 +81,15 @@ def _worker_init(_):
     torch.set_num_threads(1)
 
 
+@entry_point("train")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--train_data", required=True, type=Path, help="data dir with feats.scp and utt2spk")
     parser.add_argument("--exp_dir", required=True, type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted config overrides")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_train_config(args.config, args.set)
-    except InputError as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_train_config(args.config, args.set)
     dist = init_distributed(cfg["trainer"]["device"])
     args.exp_dir.mkdir(parents=True, exist_ok=True)
     handlers = [logging.StreamHandler(sys.stderr)]
@@ -116,12 +112,8 @@ def main(argv=None) -> int:
     threads = cfg["trainer"]["num_threads"] or max(1, (os.cpu_count() or 1) // dist.world_size)
     torch.set_num_threads(threads)
     seed_everything(cfg["seed"])
-    try:
-        label_names = OBJECTIVES.get(cfg["objective"]["name"]).label_names
-        dataset = FeatureDataset(args.train_data, label_names, cmn=cfg["dataset"]["cmn"])
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
+    label_names = OBJECTIVES.get(cfg["objective"]["name"]).label_names
+    dataset = FeatureDataset(args.train_data, label_names, cmn=cfg["dataset"]["cmn"])
     num_classes = {name: dataset.num_classes(name) for name in dataset.label_maps}
     seed_everything(cfg["seed"])
     objective = build_objective(cfg["objective"], cfg["model"], num_classes)

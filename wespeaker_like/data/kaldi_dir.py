@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
@@ -63,7 +63,47 @@ VALUE_FORMATS: Dict[str, ValueFormat] = {
 }
 
 
-def parse_table(lines: Iterable[str], source: str | Path = "<input>", allow_empty_value: bool = False,
+class TableLine(NamedTuple):
+    """One non-blank line of a text table: where it is, its whitespace-split fields and its text."""
+
+    source: str | Path
+    number: int  # 1-based
+    fields: List[str]
+    text: str  # without surrounding whitespace
+
+    def error(self, message: str) -> InputError:
+        """``InputError`` naming this line: ``source:number: message``."""
+        return InputError(self.source, message, self.number)
+
+    def expected(self, form: str) -> InputError:
+        """``source:number: expected <form>, got '<line>'``."""
+        return self.error(f"expected {form}, got '{self.text}'")
+
+
+def numbered_lines(lines: Iterable[str | bytes], source: str | Path) -> Iterator[TableLine]:
+    """The non-blank lines of ``lines`` with their numbers; a bytes line that is not UTF-8 is an
+    ``InputError`` naming ``source`` and the line. This is the one loop over table lines."""
+    for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(source, "not UTF-8 text", number) from None
+        text = raw.strip()
+        if text:
+            yield TableLine(source, number, text.split(), text)
+
+
+def table_lines(path: str | Path, not_found: str = "file not found") -> Iterator[TableLine]:
+    """``numbered_lines`` of a file; a missing file is an ``InputError`` saying ``not_found``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, not_found)
+    with open(path, "rb") as handle:
+        yield from numbered_lines(handle, path)
+
+
+def parse_table(lines: Iterable[str | bytes], source: str | Path = "<input>", allow_empty_value: bool = False,
                 value_format: Optional[ValueFormat] = None) -> Dict[str, str]:
     """Parse ``<key> <value...>`` lines (value = rest of the line) into an ordered dict.
 
@@ -73,32 +113,21 @@ def parse_table(lines: Iterable[str], source: str | Path = "<input>", allow_empt
     table: Dict[str, str] = {}
     number = 0
     try:
-        for number, raw in enumerate(lines, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
+        for line in numbered_lines(lines, source):
+            number = line.number
+            parts = line.text.split(maxsplit=1)
             if len(parts) < 2 and not allow_empty_value:
-                raise InputError(source, f"expected '<key> <value>', got '{line}'", number)
+                raise line.expected("'<key> <value>'")
             key = parts[0]
             value = parts[1] if len(parts) > 1 else ""
             if key in table:
-                raise InputError(source, f"duplicate key '{key}'", number)
+                raise line.error(f"duplicate key '{key}'")
             if value_format is not None and not value_format[0](value):
-                raise InputError(source, f"expected {value_format[1]}, got '{line}'", number)
+                raise line.expected(value_format[1])
             table[key] = value
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # from a text stream such as stdin
         raise InputError(source, "not UTF-8 text", number + 1) from None
     return table
-
-
-def utf8_lines(handle: Iterable[bytes], source: str | Path) -> Iterator[str]:
-    """Decode the lines of a binary file; a non-UTF-8 line is an ``InputError`` naming it."""
-    for number, raw in enumerate(handle, start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(source, "not UTF-8 text", number) from None
 
 
 def read_table(path: str | Path, allow_empty_value: bool = False,
@@ -108,7 +137,7 @@ def read_table(path: str | Path, allow_empty_value: bool = False,
     if not path.is_file():
         raise InputError(path, "file not found (expected a Kaldi '<key> <value>' table)")
     with open(path, "rb") as handle:
-        return parse_table(utf8_lines(handle, path), path, allow_empty_value, value_format)
+        return parse_table(handle, path, allow_empty_value, value_format)
 
 
 def read_list_table(path: str | Path) -> Dict[str, List[str]]:
@@ -143,13 +172,20 @@ def line_of(path: str | Path, key: str) -> Optional[int]:
     cached = _line_index_cache.get(path)
     if cached is None or cached[0] != version:
         index: Dict[str, int] = {}
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                fields = line.split(maxsplit=1)
-                if fields:
-                    index.setdefault(fields[0], number)
+        for line in table_lines(path):
+            index.setdefault(line.fields[0], line.number)
         cached = _line_index_cache[path] = (version, index)
     return cached[1].get(key)
+
+
+def job_split(items: Sequence, job: int, num_jobs: int) -> List:
+    """Contiguous share ``job`` (1-based) of ``num_jobs`` of an ordered sequence (Kaldi's split_data).
+
+    The shares of jobs 1..num_jobs concatenate to ``items``; their sizes differ by at most one.
+    """
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"job {job} is outside 1..{num_jobs}")
+    return list(items[(job - 1) * len(items) // num_jobs: job * len(items) // num_jobs])
 
 
 def c_sorted(keys: Iterable[str]) -> List[str]:

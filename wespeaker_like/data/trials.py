@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 from typing import Collection, Dict, List, Mapping, NamedTuple, Optional
 
-from wespeaker_like.data.kaldi_dir import utf8_lines
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
 
@@ -26,27 +26,30 @@ def read_trials(path: str | Path, known_utts: Optional[Collection[str]] = None) 
     target/nontarget, or an unknown utterance.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "trial list not found (expected '<enroll> <test> target|nontarget' lines)")
     trials = []
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(utf8_lines(handle, path), start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) != 3:
-                raise InputError(path, f"expected '<enroll> <test> target|nontarget', got '{raw.strip()}'", number)
-            enroll, test, label = fields
-            if label not in LABELS:
-                raise InputError(path, f"label must be 'target' or 'nontarget', got '{label}'", number)
-            if known_utts is not None:
-                for utt in (enroll, test):
-                    if utt not in known_utts:
-                        raise InputError(path, f"utterance '{utt}' is not in the evaluation data", number)
-            trials.append(Trial(enroll, test, LABELS[label]))
+    for line in table_lines(path, "trial list not found (expected '<enroll> <test> target|nontarget' lines)"):
+        if len(line.fields) != 3:
+            raise line.expected("'<enroll> <test> target|nontarget'")
+        enroll, test, label = line.fields
+        if label not in LABELS:
+            raise line.error(f"label must be 'target' or 'nontarget', got '{label}'")
+        if known_utts is not None:
+            for utt in (enroll, test):
+                if utt not in known_utts:
+                    raise line.error(f"utterance '{utt}' is not in the evaluation data")
+        trials.append(Trial(enroll, test, LABELS[label]))
     if not trials:
         raise InputError(path, "trial list is empty")
     return trials
+
+
+def require_both_kinds(trials: List[Trial], path: str | Path) -> None:
+    """InputError unless ``trials`` hold target and non-target trials (EER and minDCF need both)."""
+    num_target = sum(trial.is_target for trial in trials)
+    if num_target in (0, len(trials)):
+        kind = "target" if num_target else "nontarget"
+        raise InputError(path, f"all {len(trials)} trials are {kind}; EER and minDCF need both target "
+                               "and nontarget trials")
 
 
 def write_trials(path: str | Path, trials: List[Trial]) -> None:

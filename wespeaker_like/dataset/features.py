@@ -19,7 +19,7 @@ import torch
 
 from wespeaker_like.data.kaldi_dir import DataDir, read_table
 from wespeaker_like.errors import InputError
-from wespeaker_like.features.ark import load_matrix, read_scp
+from wespeaker_like.data.scp import load_matrix, read_scp
 from wespeaker_like.features.kaldi_features import apply_cmn
 
 
@@ -81,7 +81,7 @@ class FeatureDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: Tuple[int, int]):
         index, seed = item
         utt = self.utts[index]
-        feats = load_matrix(self.feats[utt], f"{self.data_dir / 'feats.scp'} (utterance {utt})")
+        feats = load_matrix(self.feats[utt], self.data_dir / "feats.scp", utt)
         if self.cmn:
             feats = apply_cmn(feats)
         rng = np.random.default_rng(seed)

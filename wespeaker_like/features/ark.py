@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, List, Tuple
 
 import kaldiio
 import numpy as np
 
+from wespeaker_like.data.scp import read_scp
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
 
@@ -47,45 +48,6 @@ class ArkScpWriter:
         with atomic_write(self.scp_path) as scp:
             for key, offset in self._entries:
                 scp.write(f"{key} {final}:{offset}\n")
-
-
-def read_scp(scp_path: str | Path) -> Dict[str, str]:
-    """``<key> <ark>:<offset>`` lines -> dict; malformed lines raise InputError with file:line."""
-    scp_path = Path(scp_path)
-    if not scp_path.is_file():
-        raise InputError(scp_path, "scp file not found")
-    table = {}
-    with open(scp_path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            parts = raw.split()
-            if len(parts) != 2 or ":" not in parts[1] or not parts[1].rsplit(":", 1)[1].split("[")[0].isdigit():
-                raise InputError(scp_path, f"expected '<key> <ark path>:<byte offset>', got '{raw.strip()}'", number)
-            if parts[0] in table:
-                raise InputError(scp_path, f"duplicate key '{parts[0]}'", number)
-            table[parts[0]] = parts[1]
-    return table
-
-
-def load_matrix(rxspec: str, source: str = "feats.scp") -> np.ndarray:
-    """Read one ``ark:offset`` entry; a truncated/missing ark raises InputError naming ``source``."""
-    try:
-        return kaldiio.load_mat(rxspec)
-    except (OSError, ValueError, EOFError, KeyError) as exc:
-        raise InputError(source, f"cannot read '{rxspec}' ({exc})") from None
-
-
-def iter_scp(scp_path: str | Path) -> Iterator[Tuple[str, np.ndarray]]:
-    for key, rx in read_scp(scp_path).items():
-        yield key, load_matrix(rx, f"{scp_path} (key {key})")
-
-
-def job_split(keys: List[str], job: int, num_jobs: int) -> List[str]:
-    """Contiguous share ``job`` (1-based) of ``num_jobs`` of an ordered key list."""
-    if not 1 <= job <= num_jobs:
-        raise ValueError(f"job {job} is outside 1..{num_jobs}")
-    return keys[(job - 1) * len(keys) // num_jobs: job * len(keys) // num_jobs]
 
 
 def job_is_done(scp_path: Path, keys: List[str], skipped: List[str] = ()) -> bool:

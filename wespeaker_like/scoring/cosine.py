@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import kaldiio
 import numpy as np
 
+from wespeaker_like.data.kaldi_dir import line_of
+from wespeaker_like.data.scp import ArkFiles, read_scp
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 from wespeaker_like.scoring.scores import trial_line_number
@@ -62,49 +63,29 @@ def load_embeddings(scp: str | Path) -> EmbeddingTable:
     """Read a Kaldi scp of vectors (``<utt> <ark>:<offset>`` lines, as written by kaldiio).
 
     A stored 1 x D matrix is taken as a vector. Raises ``InputError`` naming the scp and line for
-    a missing file, a malformed line, a duplicate key, an unreadable entry or a dimension that
-    differs from the first entry's.
+    a missing file, a malformed or unsafe line (see ``data.scp``), a duplicate key, an unreadable
+    entry or a dimension that differs from the first entry's.
     """
     scp = Path(scp)
     if not scp.is_file():
         raise InputError(scp, "embedding scp not found (expected '<utt> <ark>:<offset>' lines)")
-    keys: List[str] = []
-    vectors: List[np.ndarray] = []
-    seen: Dict[str, int] = {}
-    handles: Dict[str, object] = {}  # kaldiio keeps one open handle per ark here
-    try:
-        with open(scp, encoding="utf-8") as lines:
-            for number, raw in enumerate(lines, start=1):
-                parts = raw.split(maxsplit=1)
-                if not parts:
-                    continue
-                if len(parts) != 2:
-                    raise InputError(scp, f"expected '<utt> <ark>:<offset>', got '{raw.strip()}'", number)
-                key, location = parts[0], parts[1].strip()
-                if key in seen:
-                    raise InputError(scp, f"duplicate utterance '{key}' (first on line {seen[key]})", number)
-                seen[key] = number
-                try:
-                    value = np.asarray(kaldiio.load_mat(location, fd_dict=handles))
-                except Exception as err:  # kaldiio raises many types for a bad ark/offset
-                    raise InputError(scp, f"cannot read embedding of '{key}' from '{location}': {err}",
-                                     number) from None
-                if value.ndim == 2 and value.shape[0] == 1:
-                    value = value[0]
-                if value.ndim != 1:
-                    raise InputError(scp, f"expected a vector for '{key}', got an array of shape "
-                                          f"{value.shape}", number)
-                if vectors and value.shape != vectors[0].shape:
-                    raise InputError(scp, f"embedding of '{key}' has dimension {value.shape[0]}, "
-                                          f"expected {vectors[0].shape[0]} like the first entry", number)
-                keys.append(key)
-                vectors.append(value)
-    finally:
-        for handle in handles.values():
-            handle.close()
-    if not keys:
+    locations = read_scp(scp)
+    if not locations:
         raise InputError(scp, "embedding scp is empty")
-    return EmbeddingTable(keys, np.stack(vectors), scp)
+    vectors: List[np.ndarray] = []
+    with ArkFiles() as arks:
+        for key, location in locations.items():
+            value = arks.load(location, scp, key)
+            if value.ndim == 2 and value.shape[0] == 1:
+                value = value[0]
+            if value.ndim != 1:
+                raise InputError(scp, f"expected a vector for '{key}', got an array of shape "
+                                      f"{value.shape}", line_of(scp, key))
+            if vectors and value.shape != vectors[0].shape:
+                raise InputError(scp, f"embedding of '{key}' has dimension {value.shape[0]}, "
+                                      f"expected {vectors[0].shape[0]} like the first entry", line_of(scp, key))
+            vectors.append(value)
+    return EmbeddingTable(list(locations), np.stack(vectors), scp)
 
 
 def l2_normalise(matrix: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
@@ -22,14 +23,7 @@ def trial_line_number(trials_path: str | Path | None, index: int) -> Optional[in
     """
     if trials_path is None or not Path(trials_path).is_file():
         return None
-    with open(trials_path, encoding="utf-8") as handle:
-        seen = -1
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                seen += 1
-                if seen == index:
-                    return number
-    return None
+    return next((line.number for seen, line in enumerate(table_lines(trials_path)) if seen == index), None)
 
 
 def write_scores(path: str | Path, trials: Sequence[Trial], scores: Sequence[float]) -> None:
@@ -42,27 +36,20 @@ def write_scores(path: str | Path, trials: Sequence[Trial], scores: Sequence[flo
 
 def read_scores(path: str | Path) -> Dict[Tuple[str, str], float]:
     """``{(enroll, test): score}`` from a score file; InputError at a malformed or repeated line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "score file not found (expected '<enroll> <test> <score>' lines)")
     scores: Dict[Tuple[str, str], float] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) != 3:
-                raise InputError(path, f"expected '<enroll> <test> <score>', got '{raw.strip()}'", number)
-            try:
-                value = float(fields[2])
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value):
-                raise InputError(path, f"expected a finite number as score, got '{fields[2]}'", number)
-            key = (fields[0], fields[1])
-            if key in scores:
-                raise InputError(path, f"trial '{fields[0]} {fields[1]}' is scored twice", number)
-            scores[key] = value
+    for line in table_lines(path, "score file not found (expected '<enroll> <test> <score>' lines)"):
+        if len(line.fields) != 3:
+            raise line.expected("'<enroll> <test> <score>'")
+        try:
+            value = float(line.fields[2])
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise line.error(f"expected a finite number as score, got '{line.fields[2]}'")
+        key = (line.fields[0], line.fields[1])
+        if key in scores:
+            raise line.error(f"trial '{key[0]} {key[1]}' is scored twice")
+        scores[key] = value
     if not scores:
         raise InputError(path, "score file is empty")
     return scores

@@ -47,6 +47,7 @@ from wespeaker_like.data.corpora.common import (
     resolve_listed_audio, save_trials, strip_ext, summary, write_data_dir, write_map,
 )
 from wespeaker_like.data.corpora.download import Archive
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 
@@ -78,17 +79,13 @@ FULL = {
 def _read_speaker_list(path: Path) -> List[str]:
     speakers = []
     seen = set()
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) != 1:
-                raise InputError(path, f"expected one speaker id per line, got '{raw.strip()}'", number)
-            if fields[0] in seen:
-                raise InputError(path, f"duplicate speaker '{fields[0]}'", number)
-            seen.add(fields[0])
-            speakers.append(fields[0])
+    for line in table_lines(path):
+        if len(line.fields) != 1:
+            raise line.expected("one speaker id per line")
+        if line.fields[0] in seen:
+            raise line.error(f"duplicate speaker '{line.fields[0]}'")
+        seen.add(line.fields[0])
+        speakers.append(line.fields[0])
     if not speakers:
         raise InputError(path, "speaker list is empty")
     return speakers
@@ -126,8 +123,7 @@ def scan_speakers(data_root: Path, speakers: Sequence[str], listed_in: Path) -> 
 
 
 def _lines(path: Path) -> List[Tuple[int, List[str]]]:
-    with open(path, encoding="utf-8") as handle:
-        return [(n, raw.split()) for n, raw in enumerate(handle, start=1) if raw.split()]
+    return [(line.number, line.fields) for line in table_lines(path)]
 
 
 def _enroll_speaker(enroll_id: str, source: Path, line: int) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path
 
@@ -103,14 +104,11 @@ def check_md5(path: Path, expected: Optional[str]) -> None:
 def read_checksums(path: Path) -> Dict[str, str]:
     """``md5sum`` output (``<md5>  <name>``) -> name -> md5, to override the built-in sums."""
     table = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) != 2 or len(fields[0]) != 32:
-                raise InputError(path, f"expected '<md5> <archive name>', got '{raw.strip()}'", number)
-            table[os.path.basename(fields[1].lstrip("*"))] = fields[0].lower()
+    for line in table_lines(path, "checksum file not found (expected md5sum output)"):
+        fields = line.fields
+        if len(fields) != 2 or len(fields[0]) != 32:
+            raise line.expected("'<md5> <archive name>'")
+        table[os.path.basename(fields[1].lstrip("*"))] = fields[0].lower()
     return table
 
 

@@ -40,6 +40,7 @@ from wespeaker_like.data.corpora.common import (
     abspath, add_utt, check_speakers_disjoint, check_trials, durations, find_audio, need_dir, need_file,
     save_trials, summary, write_data_dir,
 )
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 
@@ -127,17 +128,15 @@ def find_list(root: Path, name: str, what: str) -> Path:
 def read_meta(path: Path) -> Dict[str, str]:
     """``dev_meta_list``: FFSVC2022 name -> original FFSVC-style name."""
     table: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields or fields == ["Original_Name", "FFSVC2022_Name"]:
-                continue
-            if len(fields) != 2:
-                raise InputError(path, f"expected '<original name> <FFSVC2022 name>', got '{raw.strip()}'", number)
-            original, new = fields[0], fields[1].rsplit(".wav", 1)[0]
-            if new in table:
-                raise InputError(path, f"duplicate FFSVC2022 name '{new}'", number)
-            table[new] = original
+    for line in table_lines(path):
+        if line.fields == ["Original_Name", "FFSVC2022_Name"]:
+            continue
+        if len(line.fields) != 2:
+            raise line.expected("'<original name> <FFSVC2022 name>'")
+        original, new = line.fields[0], line.fields[1].rsplit(".wav", 1)[0]
+        if new in table:
+            raise line.error(f"duplicate FFSVC2022 name '{new}'")
+        table[new] = original
     if not table:
         raise InputError(path, "dev_meta_list is empty")
     return table
@@ -145,21 +144,17 @@ def read_meta(path: Path) -> Dict[str, str]:
 
 def read_ffsvc_trials(path: Path, name2utt: Dict[str, str]) -> List[Trial]:
     trials = []
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) != 3 or fields[0] not in ("0", "1"):
-                raise InputError(path, f"expected '<1|0> <name>.wav <name>.wav', got '{raw.strip()}'", number)
-            utts = []
-            for entry in fields[1:]:
-                key = Path(entry).name.rsplit(".wav", 1)[0]
-                if key not in name2utt:
-                    raise InputError(path, f"trial names '{entry}', which is not in the FFSVC2022 dev audio "
-                                     "or dev_meta_list", number)
-                utts.append(name2utt[key])
-            trials.append(Trial(utts[0], utts[1], fields[0] == "1"))
+    for line in table_lines(path):
+        fields = line.fields
+        if len(fields) != 3 or fields[0] not in ("0", "1"):
+            raise line.expected("'<1|0> <name>.wav <name>.wav'")
+        utts = []
+        for entry in fields[1:]:
+            key = Path(entry).name.rsplit(".wav", 1)[0]
+            if key not in name2utt:
+                raise line.error(f"trial names '{entry}', which is not in the FFSVC2022 dev audio or dev_meta_list")
+            utts.append(name2utt[key])
+        trials.append(Trial(utts[0], utts[1], fields[0] == "1"))
     if not trials:
         raise InputError(path, "trial list is empty")
     return trials

@@ -21,6 +21,7 @@ from wespeaker_like.data.corpora.common import (
     abspath, add_utt, durations, find_audio, need_dir, summary, write_data_dir,
 )
 from wespeaker_like.data.corpora.download import Archive
+from wespeaker_like.data.kaldi_dir import numbered_lines
 from wespeaker_like.errors import InputError
 
 BASE_URL = "https://www.openslr.org/resources/17"
@@ -43,11 +44,10 @@ KALDI_CATEGORIES = {
 def read_vocals(annotations: Path) -> Dict[str, bool]:
     """music/*/ANNOTATIONS: ``<file> <genre...> <Y|N vocals> ...`` -> file -> has vocals."""
     vocals = {}
-    with open(annotations, encoding="utf-8", errors="replace") as handle:
-        for raw in handle:
-            fields = raw.split()
-            if len(fields) >= 3 and fields[2] in ("Y", "N"):
-                vocals[fields[0]] = fields[2] == "Y"
+    with open(annotations, encoding="utf-8", errors="replace") as handle:  # genre names may be Latin-1
+        for line in numbered_lines(handle, annotations):
+            if len(line.fields) >= 3 and line.fields[2] in ("Y", "N"):
+                vocals[line.fields[0]] = line.fields[2] == "Y"
     return vocals
 
 

@@ -21,6 +21,7 @@ from typing import Dict, Sequence
 
 from wespeaker_like.data.corpora.common import abspath, add_utt, durations, need_dir, need_file, summary, write_data_dir
 from wespeaker_like.data.corpora.download import Archive
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.errors import InputError
 
 BASE_URL = "https://www.openslr.org/resources/28"
@@ -36,21 +37,17 @@ FULL = {"simulated": "60,000 RIRs (3 room sizes x 200 rooms x 100)", "real": "32
 def read_rir_list(path: Path, base: Path) -> Dict[str, str]:
     """``--rir-id <id> --room-id <room> <path>`` -> rir id -> absolute path (checked to exist)."""
     table: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) < 3 or "--rir-id" not in fields:
-                raise InputError(path, f"expected '--rir-id <id> --room-id <room> <path>.wav', got '{raw.strip()}'",
-                                 number)
-            rir_id = fields[fields.index("--rir-id") + 1]
-            audio = base / fields[-1]
-            if not audio.is_file():
-                raise InputError(path, f"RIR file '{fields[-1]}' not found (looked for {audio})", number)
-            if rir_id in table:
-                raise InputError(path, f"duplicate RIR id '{rir_id}'", number)
-            table[rir_id] = abspath(audio)
+    for line in table_lines(path):
+        fields = line.fields
+        if len(fields) < 3 or "--rir-id" not in fields:
+            raise line.expected("'--rir-id <id> --room-id <room> <path>.wav'")
+        rir_id = fields[fields.index("--rir-id") + 1]
+        audio = base / fields[-1]
+        if not audio.is_file():
+            raise line.error(f"RIR file '{fields[-1]}' not found (looked for {audio})")
+        if rir_id in table:
+            raise line.error(f"duplicate RIR id '{rir_id}'")
+        table[rir_id] = abspath(audio)
     if not table:
         raise InputError(path, "rir_list is empty")
     return table

@@ -31,6 +31,7 @@ from wespeaker_like.data.corpora.common import (
     parallel_map, save_trials, speaker_video_utt, summary, write_data_dir,
 )
 from wespeaker_like.data.corpora.download import Archive
+from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 
@@ -116,19 +117,15 @@ def scan(audio_root: Path, extension: str, what: str) -> Tuple[Dict[str, str], D
 def read_official_trials(path: Path) -> List[Trial]:
     """``<1|0> <enroll path> <test path>`` (VoxCeleb meta lists) -> Kaldi trials."""
     trials = []
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            if len(fields) != 3 or fields[0] not in ("0", "1"):
-                raise InputError(path, "expected '<1|0> <spk>/<video>/<n>.wav <spk>/<video>/<n>.wav', "
-                                 f"got '{raw.strip()}'", number)
-            try:
-                enroll, test = path_to_utt(fields[1]), path_to_utt(fields[2])
-            except ValueError as exc:
-                raise InputError(path, f"expected '<spk>/<video>/<n>.wav', got '{exc}'", number) from None
-            trials.append(Trial(enroll, test, fields[0] == "1"))
+    for line in table_lines(path):
+        fields = line.fields
+        if len(fields) != 3 or fields[0] not in ("0", "1"):
+            raise line.expected("'<1|0> <spk>/<video>/<n>.wav <spk>/<video>/<n>.wav'")
+        try:
+            enroll, test = path_to_utt(fields[1]), path_to_utt(fields[2])
+        except ValueError as exc:
+            raise line.error(f"expected '<spk>/<video>/<n>.wav', got '{exc}'") from None
+        trials.append(Trial(enroll, test, fields[0] == "1"))
     if not trials:
         raise InputError(path, "trial list is empty")
     return trials
