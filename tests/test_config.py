@@ -2,7 +2,7 @@
 
 import pytest
 
-from wespeaker_like.bin.train import load_train_config
+from wespeaker_like.training.schema import load_experiment_config as load_train_config
 from wespeaker_like.errors import InputError
 from wespeaker_like.training.config import load_config
 
