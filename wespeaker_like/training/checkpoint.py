@@ -115,3 +115,19 @@ def average_state_dicts(states: List[Dict[str, torch.Tensor]]) -> Dict[str, torc
         else:
             out[key] = value.clone()
     return out
+
+
+def load_matching_state(module: torch.nn.Module, state: Dict[str, torch.Tensor], state_path: Path,
+                        config_path: Path) -> None:
+    """``module.load_state_dict(state)``, with shape or key mismatches named on both sides."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise InputError(state_path, f"does not fit the model built from {config_path}: missing keys "
+                         f"{missing[:5]}, unexpected keys {unexpected[:5]}")
+    for key, value in own.items():
+        if value.shape != state[key].shape:
+            raise InputError(state_path, f"'{key}' has shape {tuple(state[key].shape)} but the model built from "
+                             f"{config_path} expects {tuple(value.shape)}: the config and the model differ")
+    module.load_state_dict(state)
