@@ -25,7 +25,8 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.registry import OBJECTIVES
 from wespeaker_like.training.config import save_config
-from wespeaker_like.training.distributed import cleanup, init_distributed
+from wespeaker_like.training.checkpoint import move_aside
+from wespeaker_like.training.distributed import barrier, cleanup, init_distributed
 from wespeaker_like.training.schema import load_experiment_config
 from wespeaker_like.training.trainer import Trainer
 
@@ -37,6 +38,30 @@ def seed_everything(seed: int) -> None:
 
 def _worker_init(_):
     torch.set_num_threads(1)
+
+
+def prepare_exp_dir(exp_dir: Path, cfg, start_over: bool, is_main: bool, log) -> None:
+    """Refuse to mix runs in one ``exp_dir``, move an earlier run aside on ``start_over``, save the config.
+
+    Checkpoints without ``latest`` (it was deleted) belong to another run; with ``latest``, the saved
+    config must be this run's (a resume). ``start_over`` moves ``checkpoints/`` to ``checkpoints.old.N``.
+    """
+    saved, ckpt_dir = exp_dir / "config.yaml", exp_dir / "checkpoints"
+    plain = yaml.safe_load(yaml.safe_dump(dict(cfg)))
+    found = sorted(p.name for p in ckpt_dir.glob("*.pt"))
+    has_latest = (ckpt_dir / "latest").is_file()
+    if start_over and (found or has_latest):
+        if is_main:
+            log.info("--start_over: moved the checkpoints of the earlier run to %s", move_aside(ckpt_dir))
+        barrier()
+    elif found and not has_latest:
+        raise InputError(ckpt_dir, f"holds checkpoints of another run ({', '.join(found)}) but no 'latest'; "
+                         "pass --start_over to move them aside and train from scratch, or use a new --exp_dir")
+    elif has_latest and saved.is_file() and yaml.safe_load(saved.read_text()) != plain:
+        raise InputError(saved, f"differs from the config of this run, and {ckpt_dir} holds checkpoints of the "
+                         "old one; use a new --exp_dir or pass --start_over")
+    if is_main:
+        save_config(plain, saved)
 
 
 def train(cfg, args, dist, log, threads) -> None:
@@ -60,7 +85,7 @@ def train(cfg, args, dist, log, threads) -> None:
              "embedding model %.2f M parameters", len(dataset), num_classes, len(sampler), dist.world_size,
              dist.device, threads, params / 1e6)
     trainer = Trainer(cfg, objective, loader, sampler, args.exp_dir, dist, num_classes, train_data=args.train_data,
-                      label_maps=dataset.label_maps, start_over=args.start_over)
+                      label_maps=dataset.label_maps)
     trainer.resume()
     trainer.fit()
 
@@ -88,15 +113,11 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger("train")
 
-    saved = args.exp_dir / "config.yaml"
-    plain = yaml.safe_load(yaml.safe_dump(dict(cfg)))
-    if saved.is_file() and (args.exp_dir / "checkpoints" / "latest").is_file() and not args.start_over:
-        if yaml.safe_load(saved.read_text()) != plain:
-            log.error("%s differs from the config of this run, and %s holds checkpoints of the old one; "
-                      "use a new --exp_dir or delete it", saved, args.exp_dir)
-            return 1
-    elif dist.is_main:
-        save_config(plain, saved)
+    try:
+        prepare_exp_dir(args.exp_dir, cfg, args.start_over, dist.is_main, log)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
 
     threads = cfg["trainer"]["num_threads"] or max(1, (os.cpu_count() or 1) // dist.world_size)
     torch.set_num_threads(threads)

@@ -23,8 +23,7 @@ from tqdm import tqdm
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path, atomic_write
 from wespeaker_like.training import checkpoint as ckpt
-from wespeaker_like.training.distributed import (DistContext, average_gradients, barrier, broadcast_module,
-                                                 ranks_agree)
+from wespeaker_like.training.distributed import DistContext, average_gradients, broadcast_module, ranks_agree
 from wespeaker_like.training.step_groups import StepGroup, check_disjoint, group_specs
 
 log = logging.getLogger("train")
@@ -67,7 +66,7 @@ class _Updater:
 class Trainer:
     def __init__(self, cfg: Mapping, objective, loader, batch_sampler, exp_dir: Path, dist: DistContext,
                  num_classes: Mapping[str, int], train_data: Optional[Path] = None,
-                 label_maps: Optional[Mapping[str, Mapping[str, int]]] = None, start_over: bool = False):
+                 label_maps: Optional[Mapping[str, Mapping[str, int]]] = None):
         self.cfg, self.dist, self.exp_dir = cfg, dist, Path(exp_dir)
         tcfg = cfg["trainer"]
         self.epochs = int(tcfg["epochs"])
@@ -78,7 +77,6 @@ class Trainer:
         self.num_classes = dict(num_classes)
         self.label_maps = {k: dict(v) for k, v in (label_maps or {}).items()}
         self.train_data = str(Path(train_data).resolve()) if train_data else None
-        self.start_over = start_over
         self.objective = objective.to(dist.device)
         broadcast_module(self.objective)
         self.loader, self.sampler = loader, batch_sampler
@@ -120,23 +118,10 @@ class Trainer:
                                  else max(self.keep, self.average_last))
 
     def resume(self) -> bool:
-        """Continue from ``checkpoints/latest`` (or the newest intact checkpoint when it is damaged).
-
-        Without ``latest``, checkpoints of another run are refused unless ``start_over`` moves them away.
-        """
-        found = ckpt.resume_candidates(self.ckpt_dir)
-        if not found:
-            return False
+        """Continue from ``checkpoints/latest`` (or the newest intact checkpoint when it is damaged)."""
         if not (self.ckpt_dir / "latest").is_file():
-            if not self.start_over:
-                raise InputError(self.ckpt_dir, "holds checkpoints of another run (" + ", ".join(
-                    p.name for p in found) + ") but no 'latest'; pass --start_over to move them aside and "
-                    "train from scratch, or use a new --exp_dir")
-            if self.dist.is_main:
-                moved = ckpt.move_aside(self.ckpt_dir)
-                log.info("--start_over: moved the checkpoints of the previous run to %s", moved)
-            barrier()
             return False
+        found = ckpt.resume_candidates(self.ckpt_dir)
         path, state = ckpt.load_first_intact(found, self.dist.device, log)
         if self.train_data and state.get("train_data") and state["train_data"] != self.train_data:
             raise InputError(path, f"was trained on {state['train_data']}, not on --train_data "
