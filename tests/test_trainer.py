@@ -8,6 +8,7 @@ import torch
 
 from conftest import ROOT, TINY_TRAIN_CONFIG, make_feature_data_dir, repo_env
 from wespeaker_like.bin import train
+from wespeaker_like.objectives import build_objective
 from wespeaker_like.training import trainer as trainer_module
 
 
@@ -209,3 +210,33 @@ def test_resume_with_other_training_data_is_refused(setup, tmp_path):
     other = shutil.copytree(data, tmp_path / "other")
     assert run_train(config, other, exp, "trainer.epochs=1") == 1
     assert f"was trained on {data.resolve()}, not on --train_data {other.resolve()}" in (exp / "train.log").read_text()
+
+
+def test_init_from_a_trained_model_with_another_head_freezes_then_unfreezes(setup, tmp_path):
+    data, config = setup
+    assert run_train(config, data, tmp_path / "source", "trainer.epochs=1") == 0
+    source = final_weights(tmp_path / "source")
+    exp = tmp_path / "finetune"
+    assert run_train(config, data, exp, "trainer.epochs=2", "trainer.keep_checkpoints=3",
+                     "objective.loss={name: softmax}", f"init_from.path={tmp_path / 'source'}",
+                     "init_from.freeze={backbone.: 1}") == 0
+    log = (exp / "train.log").read_text()
+    assert "init_from " + str(tmp_path / "source" / "final_model.pt") in log
+    assert "not initialised: head.linear.bias, head.linear.weight; unused from the source: none" in log
+    after = [torch.load(exp / "checkpoints" / f"epoch_00{e}.pt", weights_only=True)["objective"] for e in (1, 2)]
+    params = [name for name, _ in build_objective(
+        {"name": "classification", "loss": {"name": "softmax"}, "num_frames": 30},
+        {"name": "ecapa_tdnn", "feat_dim": 20, "embed_dim": 16, "channels": [16, 16, 16, 16, 48],
+         "se_channels": 8, "attention_channels": 8}, {"spk": 4}).backbone.named_parameters()]
+    assert len(params) > 20
+    for name in params:
+        assert torch.equal(after[0][f"backbone.{name}"], source[name]), name  # frozen for epoch 1
+    changed = [name for name in params if not torch.equal(after[1][f"backbone.{name}"], source[name])]
+    assert changed == params  # unfrozen in epoch 2
+    assert torch.load(exp / "final_model.pt", weights_only=True)["label_maps"] == {
+        "spk": {"spk0": 0, "spk1": 1, "spk2": 2, "spk3": 3}}
+
+    assert run_train(config, data, tmp_path / "bad", f"init_from.path={tmp_path / 'source'}",
+                     "init_from.key_map={decoupler.: ''}") == 1
+    assert "init_from.key_map 'decoupler.' <- '': no weight of the source matches" in (
+        tmp_path / "bad" / "train.log").read_text()

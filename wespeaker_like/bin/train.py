@@ -86,7 +86,7 @@ def train(cfg, args, dist, log, threads) -> None:
              dist.device, threads, params / 1e6)
     trainer = Trainer(cfg, objective, loader, sampler, args.exp_dir, dist, num_classes, train_data=args.train_data,
                       label_maps=dataset.label_maps)
-    trainer.resume()
+    trainer.start()
     trainer.fit()
 
 

@@ -24,6 +24,7 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path, atomic_write
 from wespeaker_like.training import checkpoint as ckpt
 from wespeaker_like.training.distributed import DistContext, average_gradients, broadcast_module, ranks_agree
+from wespeaker_like.training.init_from import apply_init_from, frozen_parameters
 from wespeaker_like.training.step_groups import StepGroup, check_disjoint, group_specs
 
 log = logging.getLogger("train")
@@ -53,6 +54,8 @@ class _Updater:
         with g.autocast_off:  # autocast covers the forward only
             g.scaler.scale(loss).backward()
         average_gradients(g.params, t.dist.world_size)
+        for p in t.frozen:
+            p.grad = None  # init_from.freeze: untouched by the optimiser, momentum and weight decay
         g.scaler.unscale_(g.optimizer)
         t.objective.before_optimizer_step(group, t.progress)
         g.clip()
@@ -95,6 +98,8 @@ class Trainer:
         check_disjoint(self.groups.values(), [p for t in self.teachers.values() for p in t.teacher_params])
         self.epoch, self.batch_in_epoch, self.global_step, self.train_seconds = 0, 0, 0, 0.0
         self.progress = 0.0
+        self.init_from = dict(cfg.get("init_from") or {})
+        self.frozen: list = []
         self.run_id = uuid.uuid4().hex
         self.ckpt_dir = self.exp_dir / "checkpoints"
         if dist.is_main:
@@ -116,6 +121,11 @@ class Trainer:
         if self.dist.is_main:
             ckpt.save_checkpoint(self.ckpt_dir, name, self.state(), self.keep if name.startswith("step")
                                  else max(self.keep, self.average_last))
+
+    def start(self) -> None:
+        """Resume if the run has a checkpoint, otherwise apply ``init_from`` (if configured)."""
+        if not self.resume() and self.init_from.get("path"):
+            apply_init_from(self.objective, self.init_from)
 
     def resume(self) -> bool:
         """Continue from ``checkpoints/latest`` (or the newest intact checkpoint when it is damaged)."""
@@ -140,6 +150,8 @@ class Trainer:
     # ---- training --------------------------------------------------------------------------
     def _set_progress(self, progress: float) -> None:
         self.progress = progress
+        if self.init_from.get("freeze"):
+            self.frozen = frozen_parameters(self.objective, self.init_from["freeze"], progress)
         for group in self.groups.values():
             group.set_progress(progress)
         self.objective.on_progress(progress)
