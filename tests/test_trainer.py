@@ -240,3 +240,22 @@ def test_init_from_a_trained_model_with_another_head_freezes_then_unfreezes(setu
                      "init_from.key_map={decoupler.: ''}") == 1
     assert "init_from.key_map 'decoupler.' <- '': no weight of the source matches" in (
         tmp_path / "bad" / "train.log").read_text()
+
+
+def test_sync_batchnorm_option_converts_only_for_several_gpu_ranks():
+    from wespeaker_like.training.distributed import DistContext, maybe_sync_batchnorm
+
+    def model():
+        return torch.nn.Sequential(torch.nn.Conv1d(2, 4, 1), torch.nn.BatchNorm1d(4))
+
+    def count(module):
+        return sum(isinstance(m, torch.nn.SyncBatchNorm) for m in module.modules())
+
+    plain = model()
+    assert maybe_sync_batchnorm(plain, True, DistContext()) is plain and count(plain) == 0
+    assert count(maybe_sync_batchnorm(model(), False, DistContext(world_size=2))) == 0
+    gpu_ranks = DistContext(world_size=2, device=torch.device("cuda", 0))
+    converted = maybe_sync_batchnorm(plain, True, gpu_ranks)
+    assert count(converted) == 1 and converted[1].weight is plain[1].weight
+    with pytest.raises(ValueError, match="needs GPU processes"):
+        maybe_sync_batchnorm(model(), True, DistContext(world_size=2))

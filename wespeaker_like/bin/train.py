@@ -84,8 +84,11 @@ def train(cfg, args, dist, log, threads) -> None:
     log.info("%d utterances, %s classes, %d batches/epoch/rank, %d ranks, device %s, %d threads, "
              "embedding model %.2f M parameters", len(dataset), num_classes, len(sampler), dist.world_size,
              dist.device, threads, params / 1e6)
-    trainer = Trainer(cfg, objective, loader, sampler, args.exp_dir, dist, num_classes, train_data=args.train_data,
-                      label_maps=dataset.label_maps)
+    try:
+        trainer = Trainer(cfg, objective, loader, sampler, args.exp_dir, dist, num_classes,
+                          train_data=args.train_data, label_maps=dataset.label_maps)
+    except ValueError as exc:
+        raise InputError(args.config, str(exc)) from None
     trainer.start()
     trainer.fit()
 

@@ -81,6 +81,16 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter], world_size: int)
         offset += n
 
 
+def maybe_sync_batchnorm(module: torch.nn.Module, enabled: bool, ctx: DistContext) -> torch.nn.Module:
+    """With ``enabled`` and several ranks, BatchNorm layers normalise over the global batch
+    (``SyncBatchNorm``, GPUs only); otherwise ``module`` unchanged. Parameters are kept, not copied."""
+    if not enabled or ctx.world_size == 1:
+        return module
+    if ctx.device.type == "cpu":
+        raise ValueError("trainer.sync_batchnorm needs GPU processes (torch's SyncBatchNorm does not run on CPU)")
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+
 def broadcast_module(module: torch.nn.Module) -> None:
     """Give every rank rank 0's parameters and buffers."""
     if dist.is_initialized() and dist.get_world_size() > 1:

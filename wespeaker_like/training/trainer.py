@@ -23,7 +23,8 @@ from tqdm import tqdm
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path, atomic_write
 from wespeaker_like.training import checkpoint as ckpt
-from wespeaker_like.training.distributed import DistContext, average_gradients, broadcast_module, ranks_agree
+from wespeaker_like.training.distributed import (DistContext, average_gradients, broadcast_module,
+                                                 maybe_sync_batchnorm, ranks_agree)
 from wespeaker_like.training.init_from import apply_init_from, frozen_parameters
 from wespeaker_like.training.step_groups import StepGroup, check_disjoint, group_specs
 
@@ -80,19 +81,19 @@ class Trainer:
         self.num_classes = dict(num_classes)
         self.label_maps = {k: dict(v) for k, v in (label_maps or {}).items()}
         self.train_data = str(Path(train_data).resolve()) if train_data else None
-        self.objective = objective.to(dist.device)
+        self.objective = maybe_sync_batchnorm(objective, bool(tcfg["sync_batchnorm"]), dist).to(dist.device)
         broadcast_module(self.objective)
         self.loader, self.sampler = loader, batch_sampler
         self.steps_per_epoch = len(batch_sampler)
-        self.teachers = objective.ema_teachers()
+        self.teachers = self.objective.ema_teachers()
         for teacher in self.teachers.values():
             teacher.start(self.epochs)
         amp = bool(tcfg["amp"]) and dist.device.type == "cuda"
         self.autocast = (torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext())
         global_batch = getattr(batch_sampler, "batch_size", 0) * dist.world_size
         self.groups: Dict[str, StepGroup] = {}
-        params = objective.parameter_groups()
-        for name, spec in group_specs(objective, cfg).items():
+        params = self.objective.parameter_groups()
+        for name, spec in group_specs(self.objective, cfg).items():
             self.groups[name] = StepGroup(name, params[name], spec, self.epochs, global_batch, amp,
                                           dist.device.type)
         check_disjoint(self.groups.values(), [p for t in self.teachers.values() for p in t.teacher_params])
