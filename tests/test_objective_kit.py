@@ -12,9 +12,9 @@ import torch
 
 import objective_kit
 from conftest import ROOT, make_feature_data_dir, repo_env
+from test_trainer import train_until_killed
 from wespeaker_like.bin import extract, train
 from wespeaker_like.objectives import build_objective
-from wespeaker_like.training import trainer as trainer_module
 from wespeaker_like.training.schema import load_experiment_config
 
 KIT = sorted(objective_kit.KIT_CONFIGS)
@@ -50,17 +50,7 @@ def initial_state(config):
 def test_kill_and_resume_is_bit_identical(data, tmp_path, monkeypatch, name):
     config = kit_config(tmp_path, name)
     assert run(config, data, tmp_path / "straight") == 0
-    real_save = trainer_module.Trainer.save
-
-    def save_then_die(self, checkpoint_name):
-        real_save(self, checkpoint_name)
-        if checkpoint_name == "step_0000004.pt":  # epoch 2, batch 1 of 3
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(trainer_module.Trainer, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run(config, data, tmp_path / "resumed")
-    monkeypatch.setattr(trainer_module.Trainer, "save", real_save)
+    train_until_killed(lambda: run(config, data, tmp_path / "resumed"), monkeypatch)  # at epoch 2, batch 1
     assert run(config, data, tmp_path / "resumed") == 0
     assert "step 4" in (tmp_path / "resumed" / "train.log").read_text()
     straight, resumed = objective_state(tmp_path / "straight"), objective_state(tmp_path / "resumed")

@@ -29,21 +29,28 @@ def final_weights(exp):
     return torch.load(exp / "final_model.pt", weights_only=True)["embedding"]
 
 
+def train_until_killed(run, monkeypatch, at="step_0000004.pt"):
+    """Call ``run()`` with the trainer killed right after it saved checkpoint ``at``."""
+    real_save = trainer_module.Trainer.save
+
+    def save_then_die(self, name):
+        real_save(self, name)
+        if name == at:
+            raise KeyboardInterrupt("simulated kill after a mid-epoch checkpoint")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module.Trainer, "save", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            run()
+
+
 def test_resume_after_interruption_gives_identical_model(setup, tmp_path, monkeypatch):
     data, config = setup
     assert run_train(config, data, tmp_path / "straight") == 0
     straight = final_weights(tmp_path / "straight")
 
-    real_save = trainer_module.Trainer.save
-    def save_then_die(self, name):
-        real_save(self, name)
-        if name == "step_0000004.pt":
-            raise KeyboardInterrupt("simulated kill after a mid-epoch checkpoint")
-    monkeypatch.setattr(trainer_module.Trainer, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(config, data, tmp_path / "resumed")
+    train_until_killed(lambda: run_train(config, data, tmp_path / "resumed"), monkeypatch)
     assert not (tmp_path / "resumed" / "final_model.pt").exists()
-    monkeypatch.setattr(trainer_module.Trainer, "save", real_save)
     assert run_train(config, data, tmp_path / "resumed") == 0
     log = (tmp_path / "resumed" / "train.log").read_text()
     assert "resumed from" in log and "step 4" in log
@@ -146,17 +153,7 @@ def test_too_few_utterances_for_one_batch(setup, tmp_path):
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(setup, tmp_path, monkeypatch):
     data, config = setup
     assert run_train(config, data, tmp_path / "straight") == 0
-    real_save = trainer_module.Trainer.save
-
-    def save_then_die(self, name):
-        real_save(self, name)
-        if name == "step_0000004.pt":
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(trainer_module.Trainer, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(config, data, tmp_path / "resumed")
-    monkeypatch.setattr(trainer_module.Trainer, "save", real_save)
+    train_until_killed(lambda: run_train(config, data, tmp_path / "resumed"), monkeypatch)
     ckpt_dir = tmp_path / "resumed" / "checkpoints"
     latest = ckpt_dir / "step_0000004.pt"
     latest.write_bytes(latest.read_bytes()[:1000])  # truncated
