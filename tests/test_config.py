@@ -2,7 +2,7 @@
 
 import pytest
 
-from wespeaker_like.bin.train import load_train_config
+from wespeaker_like.training.schema import load_experiment_config as load_train_config
 from wespeaker_like.errors import InputError
 from wespeaker_like.training.config import load_config
 
@@ -70,3 +70,47 @@ def test_invalid_yaml_and_missing_include(tmp_path):
         load_config(write(tmp_path, "bad.yaml", "a: 1\nb: [1, 2\n"))
     with pytest.raises(InputError, match="nothere.yaml: config file not found"):
         load_config(write(tmp_path, "inc.yaml", "include: nothere.yaml\n"))
+
+
+@pytest.mark.parametrize("text, overrides, where, message", [
+    (BASE.replace("lr: 0.1", 'lr: "0.2"'), [], "bad.yaml:10", "'optim.lr': expected a number, got '0.2' (str)"),
+    (BASE, ["optim.lr=abc"], "--set:1", "'optim.lr': expected a number, got 'abc'"),
+    (BASE, ["trainer.epochs=two"], "--set:1", "'trainer.epochs': expected an integer, got 'two'"),
+    (BASE, ["trainer.amp=1"], "--set:1", "'trainer.amp': expected true or false, got 1"),
+    (BASE.replace("scale: 32}", "scale: thirty}"), [], "bad.yaml:9", "'objective.loss.scale': expected a number"),
+])
+def test_value_types_are_checked_with_file_and_line(tmp_path, text, overrides, where, message):
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(InputError) as err:
+        load_train_config(path, overrides)
+    assert where in str(err.value) and message in str(err.value)
+
+
+def test_exponent_without_a_dot_is_a_number(tmp_path):
+    path = write(tmp_path, "c.yaml", BASE.replace("final_lr: 0.001", "final_lr: 1e-3"))
+    cfg = load_train_config(path, ["optim.lr=1e-3", "optim.weight_decay=5E-5"])
+    assert cfg["optim"]["lr"] == 0.001 and cfg["optim"]["weight_decay"] == 5e-5
+    assert cfg["scheduler"]["final_lr"] == 0.001
+
+
+STEP_GROUPS = """\
+step_groups:
+  aux:
+    optim: {name: adam, lr: 1.0e-3, betas: [0.5, 0.999]}
+    scheduler: {name: constant}
+    clip: {mode: per_parameter, max_norm: 3.0}
+    sub_groups: {no_decay: {weight_decay: 0.0, lr_scale: 0.5}}
+"""
+
+
+def test_step_groups_are_validated_against_their_classes(tmp_path):
+    cfg = load_train_config(write(tmp_path, "ok.yaml", BASE + STEP_GROUPS), [])
+    assert cfg["step_groups"]["aux"]["optim"] == {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}
+    for bad, line, key in [("betas: [0.5, 0.999]}", "nesterov: true}", "step_groups.aux.optim.nesterov"),
+                           ("name: constant}", "name: constnt}", "step_groups.aux.scheduler.name"),
+                           ("mode: per_parameter", "mode: per_tensor", "step_groups.aux.clip.mode"),
+                           ("lr_scale: 0.5", "lr_scal: 0.5", "step_groups.aux.sub_groups.no_decay.lr_scal")]:
+        path = write(tmp_path, "bad.yaml", BASE + STEP_GROUPS.replace(bad, line))
+        with pytest.raises(InputError) as err:
+            load_train_config(path, [])
+        assert f"{path}:" in str(err.value) and key in str(err.value), str(err.value)

@@ -10,8 +10,9 @@
 * ``ArgumentParser`` (an ``argparse.ArgumentParser``) takes ``--a-b`` and ``--a_b`` for every long
   option, whichever spelling it was declared with (sub-commands included).
 * ``entry_point(prog)`` turns an ``InputError`` escaping ``main`` into the single stderr line
-  ``prog: path:line: message`` and exit status 1, without a traceback; ``main`` returning None
-  means 0. Programming errors still end in a traceback.
+  ``prog: path:line: message`` and exit status 1, without a traceback; likewise a
+  ``FloatingPointError`` (training diverged: its message names the step and what to change).
+  ``main`` returning None means 0. Programming errors still end in a traceback.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def entry_point(prog: str) -> Callable[[Main], Callable[[Optional[List[str]]], i
         def run(argv: Optional[List[str]] = None) -> int:
             try:
                 status = main(argv)
-            except InputError as err:
+            except (InputError, FloatingPointError) as err:
                 print(f"{prog}: {err}", file=sys.stderr, flush=True)
                 return 1
             return 0 if status is None else status

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import DataDir, job_split, write_table
@@ -26,25 +25,25 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
 from wespeaker_like.features.kaldi_features import apply_cmn
 from wespeaker_like.objectives import build_objective
+from wespeaker_like.training.checkpoint import load_checkpoint, load_matching_state
+from wespeaker_like.training.schema import load_experiment_config
 
 log = logging.getLogger("extract")
 
 
 def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: str = "cpu") -> tuple:
     """(eval-mode embedding network, config dict) from an experiment directory."""
-    import wespeaker_like.models  # noqa: F401
-
     config_path = exp_dir / "config.yaml"
     if not config_path.is_file():
         raise InputError(config_path, "not found: train the model first (stage 4)")
-    cfg = yaml.safe_load(config_path.read_text())
+    cfg = load_experiment_config(config_path)
     checkpoint = checkpoint or exp_dir / "final_model.pt"
     if not checkpoint.is_file():
         raise InputError(checkpoint, "not found: training has not finished (stage 4)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint)
     objective = build_objective(cfg["objective"], cfg["model"], state["num_classes"])
     model = objective.embedding_model()
-    model.load_state_dict(state["embedding"])
+    load_matching_state(model, state["embedding"], checkpoint, config_path)
     return model.to(device).eval(), cfg
 
 

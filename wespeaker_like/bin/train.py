@@ -21,55 +21,14 @@ import yaml
 
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.dataset import FeatureDataset, build_batch_sampler, collate
-from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS
+from wespeaker_like.errors import InputError
 from wespeaker_like.objectives import build_objective
-from wespeaker_like.registry import LOSSES, MODELS, OBJECTIVES, SCHEDULERS
-from wespeaker_like.training.config import OPEN, Config, check_keys, check_kwargs, load_config, save_config, with_defaults
-from wespeaker_like.training.distributed import cleanup, init_distributed
-from wespeaker_like.training.trainer import OPTIMIZERS, Trainer
-
-SCHEMA = {
-    "seed": 42,
-    "features": FEATURE_DEFAULTS,
-    "dataset": {"cmn": True, "num_workers": 1, "sampler": {"name": "random", "batch_size": 128}},
-    "model": OPEN,
-    "objective": OPEN,
-    "optim": OPEN,
-    "scheduler": OPEN,
-    "trainer": {"epochs": 10, "grad_clip": 0.0, "amp": False, "log_every": 20, "checkpoint_every_steps": 200,
-                "keep_checkpoints": 2, "average_last": 1, "num_threads": 0, "device": "auto"},
-}
-
-
-def load_train_config(path, overrides) -> Config:
-    """Merged, defaulted and checked config: unknown keys anywhere raise InputError with file:line."""
-    cfg = load_config(path, overrides)
-    check_keys(cfg, SCHEMA)
-    cfg = with_defaults(cfg, SCHEMA)
-    for section in ("model", "objective", "optim", "scheduler"):
-        if "name" not in cfg[section] and section != "optim":
-            raise cfg.error(section, "needs a 'name'")
-    import wespeaker_like.models  # noqa: F401  (registers the backbones)
-    for section, registry in (("model", MODELS), ("objective", OBJECTIVES), ("scheduler", SCHEDULERS)):
-        try:
-            target = registry.get(cfg[section]["name"])
-        except KeyError as exc:
-            raise cfg.error(f"{section}.name", str(exc.args[0])) from None
-        check_kwargs(cfg, section, target)
-    import wespeaker_like.losses  # noqa: F401
-    loss_cfg = cfg["objective"].get("loss")
-    if isinstance(loss_cfg, dict):
-        try:
-            check_kwargs(cfg, "objective.loss", LOSSES.get(loss_cfg.get("name")),
-                         ignore=("name", "embed_dim", "num_classes"))
-        except KeyError as exc:
-            raise cfg.error("objective.loss.name", str(exc.args[0])) from None
-    optim_name = cfg["optim"].get("name", "sgd")
-    if optim_name not in OPTIMIZERS:
-        raise cfg.error("optim.name", f"unknown optimizer '{optim_name}'; expected one of {sorted(OPTIMIZERS)}")
-    check_kwargs(cfg, "optim", OPTIMIZERS[optim_name])
-    return cfg
-
+from wespeaker_like.registry import OBJECTIVES
+from wespeaker_like.training.config import save_config
+from wespeaker_like.training.checkpoint import move_aside
+from wespeaker_like.training.distributed import barrier, cleanup, init_distributed
+from wespeaker_like.training.schema import load_experiment_config
+from wespeaker_like.training.trainer import Trainer
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -81,44 +40,42 @@ def _worker_init(_):
     torch.set_num_threads(1)
 
 
-@entry_point("train")
-def main(argv=None) -> int:
-    parser = ArgumentParser(description=__doc__)
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--train_data", required=True, type=Path, help="data dir with feats.scp and utt2spk")
-    parser.add_argument("--exp_dir", required=True, type=Path)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted config overrides")
-    args = parser.parse_args(argv)
-    cfg = load_train_config(args.config, args.set)
-    dist = init_distributed(cfg["trainer"]["device"])
-    args.exp_dir.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if dist.is_main:
-        handlers.append(logging.FileHandler(args.exp_dir / "train.log"))
-    logging.basicConfig(level=logging.INFO if dist.is_main else logging.WARNING, handlers=handlers, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    log = logging.getLogger("train")
+def prepare_exp_dir(exp_dir: Path, cfg, start_over: bool, is_main: bool, log) -> None:
+    """Refuse to mix runs in one ``exp_dir``, move an earlier run aside on ``start_over``, save the config.
 
-    saved = args.exp_dir / "config.yaml"
+    Checkpoints without ``latest`` (it was deleted) belong to another run; with ``latest``, the saved
+    config must be this run's (a resume). ``start_over`` moves ``checkpoints/`` to ``checkpoints.old.N``.
+    """
+    saved, ckpt_dir = exp_dir / "config.yaml", exp_dir / "checkpoints"
     plain = yaml.safe_load(yaml.safe_dump(dict(cfg)))
-    if saved.is_file() and (args.exp_dir / "checkpoints" / "latest").is_file():
-        if yaml.safe_load(saved.read_text()) != plain:
-            log.error("%s differs from the config of this run, and %s holds checkpoints of the old one; "
-                      "use a new --exp_dir or delete it", saved, args.exp_dir)
-            return 1
-    elif dist.is_main:
+    found = sorted(p.name for p in ckpt_dir.glob("*.pt"))
+    has_latest = (ckpt_dir / "latest").is_file()
+    if start_over and (found or has_latest):
+        if is_main:
+            log.info("--start_over: moved the checkpoints of the earlier run to %s", move_aside(ckpt_dir))
+        barrier()
+    elif found and not has_latest:
+        raise InputError(ckpt_dir, f"holds checkpoints of another run ({', '.join(found)}) but no 'latest'; "
+                         "pass --start_over to move them aside and train from scratch, or use a new --exp_dir")
+    elif has_latest and saved.is_file() and yaml.safe_load(saved.read_text()) != plain:
+        raise InputError(saved, f"differs from the config of this run, and {ckpt_dir} holds checkpoints of the "
+                         "old one; use a new --exp_dir or pass --start_over")
+    if is_main:
         save_config(plain, saved)
 
-    threads = cfg["trainer"]["num_threads"] or max(1, (os.cpu_count() or 1) // dist.world_size)
-    torch.set_num_threads(threads)
-    seed_everything(cfg["seed"])
+
+def train(cfg, args, dist, log, threads) -> None:
+    """Build the data, objective and trainer, resume if possible, and train to the end."""
     label_names = OBJECTIVES.get(cfg["objective"]["name"]).label_names
     dataset = FeatureDataset(args.train_data, label_names, cmn=cfg["dataset"]["cmn"])
     num_classes = {name: dataset.num_classes(name) for name in dataset.label_maps}
     seed_everything(cfg["seed"])
     objective = build_objective(cfg["objective"], cfg["model"], num_classes)
     dataset.views = objective.views
-    sampler = build_batch_sampler(cfg["dataset"]["sampler"], dataset, cfg["seed"], dist.rank, dist.world_size)
+    try:
+        sampler = build_batch_sampler(cfg["dataset"]["sampler"], dataset, cfg["seed"], dist.rank, dist.world_size)
+    except ValueError as exc:
+        raise InputError(args.train_data, f"{exc} (dataset.sampler in {args.config})") from None
     workers = cfg["dataset"]["num_workers"]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
                                          worker_init_fn=_worker_init, persistent_workers=workers > 0,
@@ -127,9 +84,46 @@ def main(argv=None) -> int:
     log.info("%d utterances, %s classes, %d batches/epoch/rank, %d ranks, device %s, %d threads, "
              "embedding model %.2f M parameters", len(dataset), num_classes, len(sampler), dist.world_size,
              dist.device, threads, params / 1e6)
-    trainer = Trainer(cfg, objective, loader, sampler, args.exp_dir, dist, num_classes)
-    trainer.resume()
+    try:
+        trainer = Trainer(cfg, objective, loader, sampler, args.exp_dir, dist, num_classes,
+                          train_data=args.train_data, label_maps=dataset.label_maps)
+    except ValueError as exc:
+        raise InputError(args.config, str(exc)) from None
+    trainer.start()
     trainer.fit()
+
+
+@entry_point("train")
+def main(argv=None) -> int:
+    parser = ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--train_data", required=True, type=Path, help="data dir with feats.scp and utt2spk")
+    parser.add_argument("--exp_dir", required=True, type=Path)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted config overrides")
+    parser.add_argument("--start_over", "--start-over", action="store_true",
+                        help="move checkpoints of an earlier run in exp_dir aside and train from scratch")
+    args = parser.parse_args(argv)
+    cfg = load_experiment_config(args.config, args.set)
+    dist = init_distributed(cfg["trainer"]["device"])
+    args.exp_dir.mkdir(parents=True, exist_ok=True)
+    handlers = [logging.StreamHandler(sys.stderr)]
+    log_file = logging.FileHandler(args.exp_dir / "train.log") if dist.is_main else None
+    if log_file:
+        handlers.append(log_file)
+    logging.basicConfig(level=logging.INFO if dist.is_main else logging.WARNING, handlers=handlers, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log = logging.getLogger("train")
+
+    threads = cfg["trainer"]["num_threads"] or max(1, (os.cpu_count() or 1) // dist.world_size)
+    torch.set_num_threads(threads)
+    seed_everything(cfg["seed"])
+    try:
+        prepare_exp_dir(args.exp_dir, cfg, args.start_over, dist.is_main, log)
+        train(cfg, args, dist, log, threads)
+    except (InputError, FloatingPointError) as exc:
+        if log_file:  # the entry point prints the message; train.log keeps it too
+            log_file.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (exc,), None))
+        raise
     cleanup()
     return 0
 

@@ -5,18 +5,24 @@ estimators, EMA teachers), so one ``state_dict`` checkpoints all of them. It dec
 
 * ``views``: the crops each sample must provide (``dataset.View``),
 * ``label_names``: the labels a batch must carry (``spk``, ``dev``, …),
-* ``parameter_groups()``: one optimiser per named group, with per-group option overrides,
+* ``parameter_groups()``: one optimiser per named step group (``{group: params}`` or, with
+  sub-groups such as ``no_decay``, ``{group: {sub_group: params}}``); ``step_group_defaults()``
+  gives each group's spec (``training/step_groups.py``), which the config's ``step_groups`` overrides,
+* ``ema_teachers()``: modules the trainer moves by EMA after every batch (``training/ema.py``),
+* ``nested_specs``: options of the objective that are ``{name: ...}`` specs of a registry,
 
 and implements ``training_step(batch, updater)``, which computes its losses and calls
 ``updater.step(group, loss)`` once per optimiser step it wants (once for supervised training;
 estimator steps then a main step for CLUB). ``on_progress(progress)`` is called before every step
-with the fractional epoch (margin schedules, EMA momentum, phase switches).
+with the fractional epoch (margin schedules, phase switches); ``before_optimizer_step(group,
+progress)`` runs between a group's backward and its optimiser step (e.g. zero a layer's gradients).
+``updater.is_active(group)`` says whether a group is in its epoch window (phases).
 ``embedding_model()`` is the sub-network whose output is the evaluation embedding.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Protocol, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Protocol, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -24,20 +30,38 @@ import torch.nn as nn
 from wespeaker_like.dataset.features import View
 from wespeaker_like.registry import OBJECTIVES
 
+if TYPE_CHECKING:
+    from wespeaker_like.training.ema import EmaTeacher
+
 
 class Updater(Protocol):
     """What the trainer hands to ``training_step``: one call = one optimiser step of ``group``."""
 
     def step(self, group: str, loss: torch.Tensor) -> None: ...
 
+    def is_active(self, group: str) -> bool: ...
+
 
 class Objective(nn.Module):
     views: List[View] = [View(200)]
     label_names: Tuple[str, ...] = ("spk",)
+    nested_specs: Mapping[str, object] = {}
 
-    def parameter_groups(self) -> Dict[str, Tuple[Iterable[nn.Parameter], Mapping]]:
-        """``{group: (parameters, optimiser overrides)}``; default: one group 'main' with everything."""
-        return {"main": (self.parameters(), {})}
+    def parameter_groups(self) -> Dict[str, Union[Iterable[nn.Parameter], Mapping[str, Iterable[nn.Parameter]]]]:
+        """``{group: parameters}`` or ``{group: {sub_group: parameters}}``; default: 'main' with every
+        parameter that no EMA teacher owns."""
+        teacher = {id(p) for ema in self.ema_teachers().values() for p in ema.teacher.parameters()}
+        return {"main": [p for p in self.parameters() if id(p) not in teacher]}
+
+    def step_group_defaults(self) -> Dict[str, Mapping]:
+        """Per group, spec keys that replace the config's base ``optim`` / ``scheduler`` / ``clip``."""
+        return {}
+
+    def ema_teachers(self) -> Dict[str, "EmaTeacher"]:
+        return {}
+
+    def before_optimizer_step(self, group: str, progress: float) -> None:
+        """Called with averaged, unscaled gradients just before ``group``'s clipping and step."""
 
     def on_progress(self, progress: float) -> None:
         """Called before each step with the fractional epoch."""

@@ -22,6 +22,7 @@ from wespeaker_like.training.schedulers import ramp
 @OBJECTIVES.register("classification")
 class Classification(Objective):
     label_names = ("spk",)
+    nested_specs = {"loss": LOSSES}
 
     def __init__(self, model: Mapping, num_classes: Mapping[str, int], loss: Optional[Mapping] = None,
                  num_frames: int = 200, margin_schedule: Optional[Mapping] = None):

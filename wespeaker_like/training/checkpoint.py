@@ -8,9 +8,11 @@ place, so a run killed while saving resumes from the previous checkpoint.
 
 from __future__ import annotations
 
+import logging
+import pickle
 import random
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -51,18 +53,53 @@ def save_checkpoint(ckpt_dir: Path, name: str, state: Dict[str, object], keep: i
     return path
 
 
-def latest_checkpoint(ckpt_dir: Path) -> Optional[Path]:
+def resume_candidates(ckpt_dir: Path) -> List[Path]:
+    """The checkpoint named by ``latest`` first, then every other one, newest first."""
+    others = sorted(ckpt_dir.glob("*.pt"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
     pointer = ckpt_dir / "latest"
     if not pointer.is_file():
-        return None
-    path = ckpt_dir / pointer.read_text().strip()
-    if not path.is_file():
-        raise InputError(pointer, f"names '{path.name}', which does not exist; remove 'latest' to start over")
-    return path
+        return others
+    named = ckpt_dir / pointer.read_text().strip()
+    return [named] + [p for p in others if p != named]
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> Dict[str, object]:
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """A checkpoint or final model; a missing, truncated or corrupt file is an InputError naming it."""
+    if not Path(path).is_file():
+        raise InputError(path, "not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        raise InputError(path, f"is not a readable checkpoint (truncated or corrupt?): "
+                         f"{str(exc).splitlines()[0]}") from None
+
+
+def load_first_intact(paths: List[Path], map_location, log: logging.Logger) -> Tuple[Path, Dict[str, object]]:
+    """The first of ``paths`` that loads; each one skipped is logged as a warning."""
+    for path in paths:
+        try:
+            return path, load_checkpoint(path, map_location)
+        except InputError as exc:
+            log.warning("%s; falling back to the previous checkpoint", exc)
+    raise InputError(paths[0].parent, "no intact checkpoint to resume from; remove the directory to start over")
+
+
+def remove_temporary_files(exp_dir: Path) -> List[Path]:
+    """Delete temporary files left by a run killed while writing a checkpoint or the final model."""
+    leftovers = list((exp_dir / "checkpoints").glob(".*.tmp*")) + list(exp_dir.glob(".final_model.*.tmp.pt"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def move_aside(ckpt_dir: Path) -> Path:
+    """Rename ``ckpt_dir`` to the first free ``<ckpt_dir>.old.N``; returns the new name."""
+    n = 1
+    while ckpt_dir.with_name(f"{ckpt_dir.name}.old.{n}").exists():
+        n += 1
+    target = ckpt_dir.with_name(f"{ckpt_dir.name}.old.{n}")
+    ckpt_dir.rename(target)
+    return target
 
 
 def epoch_checkpoints(ckpt_dir: Path) -> List[Path]:
@@ -78,3 +115,19 @@ def average_state_dicts(states: List[Dict[str, torch.Tensor]]) -> Dict[str, torc
         else:
             out[key] = value.clone()
     return out
+
+
+def load_matching_state(module: torch.nn.Module, state: Dict[str, torch.Tensor], state_path: Path,
+                        config_path: Path) -> None:
+    """``module.load_state_dict(state)``, with shape or key mismatches named on both sides."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise InputError(state_path, f"does not fit the model built from {config_path}: missing keys "
+                         f"{missing[:5]}, unexpected keys {unexpected[:5]}")
+    for key, value in own.items():
+        if value.shape != state[key].shape:
+            raise InputError(state_path, f"'{key}' has shape {tuple(state[key].shape)} but the model built from "
+                             f"{config_path} expects {tuple(value.shape)}: the config and the model differ")
+    module.load_state_dict(state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
@@ -16,6 +17,21 @@ import yaml
 
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 needs a dot: ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+               r"|\.inf|\.Inf|\.INF|\.nan|\.NaN|\.NAN)$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
 
 
 class Config(dict):
@@ -55,7 +71,7 @@ def _compose_with_lines(path: Path) -> tuple[Dict[str, Any], Dict[str, str]]:
     """Parse YAML keeping the line of every mapping key."""
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
@@ -76,7 +92,7 @@ def _compose_with_lines(path: Path) -> tuple[Dict[str, Any], Dict[str, str]]:
                 walk(value_node, dotted + ".")
 
     walk(node, "")
-    data = yaml.safe_load(text) or {}
+    data = parse_yaml(text) or {}
     return data, origins
 
 
@@ -117,7 +133,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise InputError("--set", f"expected key.path=value, got '{text}'")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    return key.strip(), parse_yaml(value)
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
@@ -157,6 +173,33 @@ def check_keys(cfg: Config, schema: Mapping[str, Any], prefix: str = "") -> None
             if not isinstance(value, Mapping):
                 raise cfg.error(dotted, f"expected a mapping, got {type(value).__name__}")
             check_keys(cfg, expected, dotted + ".")
+        elif expected is not OPEN:
+            _check_type(cfg, dotted, value, expected, integers_exact=True)
+
+
+def _check_type(cfg: Config, dotted: str, value: Any, default: Any, integers_exact: bool) -> None:
+    """``value`` must have the type of ``default`` (bool, number, str); ``None`` defaults accept anything.
+
+    ``integers_exact``: schema defaults, where an int wants an int (``epochs``). A signature's default
+    only tells part of the type (``momentum=0`` takes 0.9, ``channels=512`` a list), so a number
+    default there rejects only strings and booleans.
+    """
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif isinstance(default, int) and integers_exact:
+        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, (int, float)) and integers_exact:
+        ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, (int, float)):
+        ok, wanted = not isinstance(value, (str, bool)), "a number"
+    elif isinstance(default, str):
+        ok, wanted = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise cfg.error(dotted, f"expected {wanted}, got {value!r} ({type(value).__name__})")
 
 
 class _Open:
@@ -180,10 +223,17 @@ def check_kwargs(cfg: Config, dotted: str, target: Callable, ignore: Iterable[st
     """The keys of section ``dotted`` must be parameters of ``target`` (a class or function)."""
     section = cfg.get_path(dotted) or {}
     parameters = inspect.signature(target).parameters
+    if not isinstance(section, Mapping):
+        raise cfg.error(dotted, f"expected a mapping of options, got {section!r}")
     if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         return
-    for key in section:
-        if key not in ignore and key not in parameters:
+    for key, value in section.items():
+        if key in ignore:
+            continue
+        if key not in parameters:
             known = ", ".join(p for p in parameters if p not in ("self", "args", "kwargs"))
             raise cfg.error(f"{dotted}.{key}", f"unknown option of {getattr(target, '__name__', target)}; "
                             f"expected one of: {known}")
+        default = parameters[key].default
+        if default is not inspect.Parameter.empty:
+            _check_type(cfg, f"{dotted}.{key}", value, default, integers_exact=False)

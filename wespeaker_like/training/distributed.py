@@ -54,9 +54,19 @@ def init_distributed(device: str = "auto") -> DistContext:
 
 
 def average_gradients(parameters: Iterable[torch.nn.Parameter], world_size: int) -> None:
-    """All-reduce (mean) the gradients of ``parameters`` in one flat buffer; missing grads count as 0."""
+    """All-reduce (mean) gradients in one flat buffer, exactly as one big batch would give them.
+
+    A parameter with a gradient on some rank gets a zero gradient on the others (their share of the
+    batch did not touch it); one without a gradient on every rank keeps ``grad is None``, so its
+    optimiser leaves it untouched (no momentum or weight-decay drift from zero-filled gradients).
+    """
     params = [p for p in parameters if p.requires_grad]
     if world_size == 1 or not params:
+        return
+    has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=params[0].device)
+    dist.all_reduce(has_grad)
+    params = [p for p, count in zip(params, has_grad.tolist()) if count > 0]
+    if not params:
         return
     for p in params:
         if p.grad is None:
@@ -69,6 +79,16 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter], world_size: int)
         n = p.grad.numel()
         p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
         offset += n
+
+
+def maybe_sync_batchnorm(module: torch.nn.Module, enabled: bool, ctx: DistContext) -> torch.nn.Module:
+    """With ``enabled`` and several ranks, BatchNorm layers normalise over the global batch
+    (``SyncBatchNorm``, GPUs only); otherwise ``module`` unchanged. Parameters are kept, not copied."""
+    if not enabled or ctx.world_size == 1:
+        return module
+    if ctx.device.type == "cpu":
+        raise ValueError("trainer.sync_batchnorm needs GPU processes (torch's SyncBatchNorm does not run on CPU)")
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
 
 
 def broadcast_module(module: torch.nn.Module) -> None:

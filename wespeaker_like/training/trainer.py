@@ -14,93 +14,108 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Mapping
+import uuid
+from typing import Dict, Mapping, Optional
 
 import torch
 from tqdm import tqdm
 
+from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path, atomic_write
-from wespeaker_like.registry import SCHEDULERS
 from wespeaker_like.training import checkpoint as ckpt
-from wespeaker_like.training.distributed import DistContext, average_gradients, broadcast_module, ranks_agree
+from wespeaker_like.training.distributed import (DistContext, average_gradients, broadcast_module,
+                                                 maybe_sync_batchnorm, ranks_agree)
+from wespeaker_like.training.init_from import apply_init_from, frozen_parameters
+from wespeaker_like.training.step_groups import StepGroup, check_disjoint, group_specs
 
 log = logging.getLogger("train")
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-
-
-def build_optimizer(params, cfg: Mapping) -> torch.optim.Optimizer:
-    cfg = dict(cfg)
-    name = cfg.pop("name", "sgd")
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer '{name}' (expected one of {sorted(OPTIMIZERS)})")
-    return OPTIMIZERS[name](list(params), **cfg)
-
 
 class _Updater:
-    """Performs one optimiser step of a parameter group for ``Objective.training_step``."""
+    """Performs one optimiser step of a step group for ``Objective.training_step``."""
 
     def __init__(self, trainer: "Trainer"):
         self.t = trainer
 
+    def is_active(self, group: str) -> bool:
+        return self.t.groups[group].is_active(self.t.progress)
+
     def step(self, group: str, loss: torch.Tensor) -> None:
         t = self.t
+        if group not in t.groups:
+            raise KeyError(f"unknown step group '{group}'; the objective declares {sorted(t.groups)}")
+        g = t.groups[group]
+        if not g.is_active(t.progress):
+            raise RuntimeError(f"step group '{group}' is stepped at epoch {t.progress:.3f}, outside its window "
+                               f"[{g.start_epoch}, {g.end_epoch})")
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss of group '{group}' is {loss.item()} at step {t.global_step}; "
+            raise FloatingPointError(f"loss of group '{group}' is {loss.item()} at step {t.global_step + 1}; "
                                      "lower the learning rate or check the input features")
-        optimizer, params = t.optimizers[group], t.group_params[group]
-        optimizer.zero_grad(set_to_none=True)
-        t.scaler.scale(loss).backward()
-        average_gradients(params, t.dist.world_size)
-        if t.grad_clip > 0:
-            t.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
-        t.scaler.step(optimizer)
-        t.scaler.update()
+        g.optimizer.zero_grad(set_to_none=True)
+        with g.autocast_off:  # autocast covers the forward only
+            g.scaler.scale(loss).backward()
+        average_gradients(g.params, t.dist.world_size)
+        for p in t.frozen:
+            p.grad = None  # init_from.freeze: untouched by the optimiser, momentum and weight decay
+        g.scaler.unscale_(g.optimizer)
+        t.objective.before_optimizer_step(group, t.progress)
+        g.clip()
+        g.scaler.step(g.optimizer)
+        g.scaler.update()
+        if not torch.stack([torch.isfinite(p).all() for p in g.params]).all():
+            raise FloatingPointError(f"weights of step group '{group}' are not finite after step "
+                                     f"{t.global_step + 1} (epoch {t.epoch + 1}); lower the learning rate")
 
 
 class Trainer:
     def __init__(self, cfg: Mapping, objective, loader, batch_sampler, exp_dir: Path, dist: DistContext,
-                 num_classes: Mapping[str, int]):
+                 num_classes: Mapping[str, int], train_data: Optional[Path] = None,
+                 label_maps: Optional[Mapping[str, Mapping[str, int]]] = None):
         self.cfg, self.dist, self.exp_dir = cfg, dist, Path(exp_dir)
         tcfg = cfg["trainer"]
         self.epochs = int(tcfg["epochs"])
-        self.grad_clip = float(tcfg["grad_clip"])
         self.log_every = int(tcfg["log_every"])
         self.checkpoint_every = int(tcfg["checkpoint_every_steps"])
         self.keep = int(tcfg["keep_checkpoints"])
         self.average_last = int(tcfg["average_last"])
         self.num_classes = dict(num_classes)
-        self.objective = objective.to(dist.device)
+        self.label_maps = {k: dict(v) for k, v in (label_maps or {}).items()}
+        self.train_data = str(Path(train_data).resolve()) if train_data else None
+        self.objective = maybe_sync_batchnorm(objective, bool(tcfg["sync_batchnorm"]), dist).to(dist.device)
         broadcast_module(self.objective)
         self.loader, self.sampler = loader, batch_sampler
         self.steps_per_epoch = len(batch_sampler)
-        self.optimizers: Dict[str, torch.optim.Optimizer] = {}
-        self.group_params: Dict[str, list] = {}
-        self.schedules = {}
-        for group, (params, overrides) in objective.parameter_groups().items():
-            params = [p for p in params if p.requires_grad]
-            group_cfg = {**cfg["optim"], **overrides}
-            self.group_params[group] = params
-            self.optimizers[group] = build_optimizer(params, group_cfg)
-            sched_cfg = dict(cfg["scheduler"])
-            self.schedules[group] = SCHEDULERS.build(sched_cfg, base_lr=group_cfg["lr"], total_epochs=self.epochs)
+        self.teachers = self.objective.ema_teachers()
+        for teacher in self.teachers.values():
+            teacher.start(self.epochs)
         amp = bool(tcfg["amp"]) and dist.device.type == "cuda"
         self.autocast = (torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext())
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        global_batch = getattr(batch_sampler, "batch_size", 0) * dist.world_size
+        self.groups: Dict[str, StepGroup] = {}
+        params = self.objective.parameter_groups()
+        for name, spec in group_specs(self.objective, cfg).items():
+            self.groups[name] = StepGroup(name, params[name], spec, self.epochs, global_batch, amp,
+                                          dist.device.type)
+        check_disjoint(self.groups.values(), [p for t in self.teachers.values() for p in t.teacher_params])
         self.epoch, self.batch_in_epoch, self.global_step, self.train_seconds = 0, 0, 0, 0.0
+        self.progress = 0.0
+        self.init_from = dict(cfg.get("init_from") or {})
+        self.frozen: list = []
+        self.run_id = uuid.uuid4().hex
         self.ckpt_dir = self.exp_dir / "checkpoints"
+        if dist.is_main:
+            ckpt.remove_temporary_files(self.exp_dir)
 
     # ---- checkpointing -------------------------------------------------------------------
     def state(self) -> Dict[str, object]:
         return {
             "objective": self.objective.state_dict(),
             "embedding": self.objective.embedding_model().state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "scaler": self.scaler.state_dict(),
+            "step_groups": {k: g.state_dict() for k, g in self.groups.items()},
             "rng": ckpt.rng_state(),
             "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "global_step": self.global_step,
-            "train_seconds": self.train_seconds, "num_classes": self.num_classes,
+            "train_seconds": self.train_seconds, "num_classes": self.num_classes, "label_maps": self.label_maps,
+            "run_id": self.run_id, "train_data": self.train_data,
         }
 
     def save(self, name: str) -> None:
@@ -108,28 +123,39 @@ class Trainer:
             ckpt.save_checkpoint(self.ckpt_dir, name, self.state(), self.keep if name.startswith("step")
                                  else max(self.keep, self.average_last))
 
+    def start(self) -> None:
+        """Resume if the run has a checkpoint, otherwise apply ``init_from`` (if configured)."""
+        if not self.resume() and self.init_from.get("path"):
+            apply_init_from(self.objective, self.init_from)
+
     def resume(self) -> bool:
-        path = ckpt.latest_checkpoint(self.ckpt_dir)
-        if path is None:
+        """Continue from ``checkpoints/latest`` (or the newest intact checkpoint when it is damaged)."""
+        if not (self.ckpt_dir / "latest").is_file():
             return False
-        state = ckpt.load_checkpoint(path, self.dist.device)
+        found = ckpt.resume_candidates(self.ckpt_dir)
+        path, state = ckpt.load_first_intact(found, self.dist.device, log)
+        if self.train_data and state.get("train_data") and state["train_data"] != self.train_data:
+            raise InputError(path, f"was trained on {state['train_data']}, not on --train_data "
+                             f"{self.train_data}; use the same data or a new --exp_dir")
         self.objective.load_state_dict(state["objective"])
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        self.scaler.load_state_dict(state["scaler"])
+        for name, group in self.groups.items():
+            group.load_state_dict(state["step_groups"][name])
         ckpt.set_rng_state(state["rng"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
         self.global_step, self.train_seconds = state["global_step"], state["train_seconds"]
+        self.run_id = state["run_id"]
         log.info("resumed from %s: epoch %d, batch %d, step %d", path, self.epoch + 1, self.batch_in_epoch,
                  self.global_step)
         return True
 
     # ---- training --------------------------------------------------------------------------
-    def _set_lr(self, progress: float) -> None:
-        for group, optimizer in self.optimizers.items():
-            lr = self.schedules[group](progress)
-            for param_group in optimizer.param_groups:
-                param_group["lr"] = lr
+    def _set_progress(self, progress: float) -> None:
+        self.progress = progress
+        if self.init_from.get("freeze"):
+            self.frozen = frozen_parameters(self.objective, self.init_from["freeze"], progress)
+        for group in self.groups.values():
+            group.set_progress(progress)
+        self.objective.on_progress(progress)
 
     def _move(self, batch):
         dev = self.dist.device
@@ -142,6 +168,7 @@ class Trainer:
         self.objective.train()
         while self.epoch < self.epochs:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            self.steps_per_epoch = len(self.sampler)  # a speaker-balanced epoch's batch count varies
             bar = tqdm(total=self.steps_per_epoch, initial=self.batch_in_epoch, disable=not self.dist.is_main,
                        desc=f"epoch {self.epoch + 1}/{self.epochs}", file=sys.stderr, dynamic_ncols=True,
                        mininterval=1.0 if sys.stderr.isatty() else 30.0)
@@ -150,10 +177,11 @@ class Trainer:
             start = time.time()
             for batch in self.loader:
                 progress = self.epoch + self.batch_in_epoch / self.steps_per_epoch
-                self._set_lr(progress)
-                self.objective.on_progress(progress)
+                self._set_progress(progress)
                 with self.autocast:
                     values = self.objective.training_step(self._move(batch), updater)
+                for name, teacher in self.teachers.items():
+                    values[f"momentum_{name}"] = teacher.update(progress)
                 self.batch_in_epoch += 1
                 self.global_step += 1
                 count += 1
@@ -161,7 +189,7 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v
                 bar.update(1)
                 if self.global_step % self.log_every == 0:
-                    lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+                    lr = next(iter(self.groups.values())).optimizer.param_groups[0]["lr"]
                     means = " ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
                     bar.set_postfix_str(means)
                     log.info("epoch %d batch %d/%d step %d lr %.3g %s", self.epoch + 1, self.batch_in_epoch,
@@ -185,10 +213,15 @@ class Trainer:
             self.write_final_model()
 
     def write_final_model(self) -> None:
-        paths = ckpt.epoch_checkpoints(self.ckpt_dir)[-self.average_last:]
-        states = [ckpt.load_checkpoint(p)["embedding"] for p in paths]
+        paths, states = [], []
+        for path in ckpt.epoch_checkpoints(self.ckpt_dir):
+            state = ckpt.load_checkpoint(path)
+            if state.get("run_id") == self.run_id:
+                paths.append(path)
+                states.append(state["embedding"])
+        paths, states = paths[-self.average_last:], states[-self.average_last:]
         final = {"embedding": ckpt.average_state_dicts(states), "num_classes": self.num_classes,
-                 "averaged": [p.name for p in paths]}
+                 "label_maps": self.label_maps, "averaged": [p.name for p in paths]}
         with atomic_path(self.exp_dir / "final_model.pt") as tmp:
             torch.save(final, tmp)
         with atomic_write(self.exp_dir / "train_time") as handle:

@@ -25,13 +25,14 @@ nj=2                     # parallel jobs for stages 2, 3 and 5
 num_rooms=200            # simulated rooms for reverberation
 aug_types=reverb,noise,music,babble
 speed_perturb=false      # add 0.9x / 1.1x copies as new speakers
-num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes
+num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes per node
+num_nodes=1              # >1: one torchrun per node through $train_cmd JOB=1:N, c10d rendezvous on node 1
 extract_device=cpu       # cpu | cuda | auto
 mean_norm=true           # subtract the training-set mean embedding before cosine scoring
 results_md=$recipe_dir/RESULTS.md
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
-  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false]"
+  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--num_nodes N] [--speed_perturb true|false]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
 
 exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
@@ -100,10 +101,19 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   else
     procs=1; device=cpu; gpu_opt=""
   fi
-  echo "progress: $exp/log/train.log"
-  $train_cmd $gpu_opt "$exp/log/train.log" \
-    torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
-      --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+  if [ "$num_nodes" -gt 1 ]; then
+    # One task per node; node 1 announces its address in $exp/rendezvous (shared file system).
+    mkdir -p "$exp"; rm -f "$exp/rendezvous"
+    echo "progress: $exp/train.log (per node: $exp/log/train.node.N.log)"
+    $train_cmd $gpu_opt --max-jobs-run "$num_nodes" JOB=1:$num_nodes "$exp/log/train.node.JOB.log" \
+      torchrun_node.sh JOB $num_nodes $procs "$exp/rendezvous" -m wespeaker_like.bin.train \
+        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+  else
+    echo "progress: $exp/log/train.log"
+    $train_cmd $gpu_opt "$exp/log/train.log" \
+      torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
+        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+  fi
   stage_end 4
 fi
 
