@@ -5,16 +5,20 @@ import pytest
 
 from conftest import make_feature_data_dir
 from wespeaker_like.dataset import FeatureDataset, RandomBatchSampler, SpeakerBalancedBatchSampler, View, collate
-from wespeaker_like.dataset.features import random_crop
+from wespeaker_like.dataset.views import looped_ranges
 from wespeaker_like.errors import InputError
 
 
-def test_random_crop_wraps_short_utterances():
-    feats = np.arange(10, dtype=np.float32)[:, None]
-    crop = random_crop(feats, 25, np.random.default_rng(0))
-    assert crop.shape == (25, 1)
-    # a window of the utterance repeated end to end
-    assert all((crop[i + 1, 0] - crop[i, 0]) % 10 == 1 for i in range(24))
+def test_crops_of_short_utterances_wrap(tmp_path):
+    assert looped_ranges(7, 25, 10) == [(7, 3), (0, 10), (0, 10), (0, 2)]
+    assert looped_ranges(13, 4, 10) == [(3, 4)]
+    ds = FeatureDataset(make_feature_data_dir(tmp_path), views=[View(200)])
+    crop = ds[(0, 5)][0][0]
+    ds.views = [View(None)]
+    whole = ds[(0, 5)][0][0]
+    start = int(np.argmin(np.abs(whole - crop[0]).sum(1)))
+    expected = np.concatenate([whole] * 5)[start:start + 200]
+    np.testing.assert_array_equal(crop, expected)  # the utterance repeated end to end
 
 
 def test_dataset_views_labels_and_determinism(tmp_path):
