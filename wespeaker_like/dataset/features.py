@@ -47,8 +47,9 @@ from wespeaker_like.features.kaldi_features import apply_cmn
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "feats", "audio")
-# Every augmentation resource of the dataset's config is held in memory at the target rate.
-IN_MEMORY_SECONDS = math.inf
+# Augmentation resources are held whole in memory at the target rate (read and resampled once per
+# worker), up to this many samples per resource dir (least recently used ones are dropped beyond).
+RESOURCE_CACHE_SAMPLES = 100_000_000
 
 
 def speed_speaker(spk: str, factor: float) -> str:
@@ -155,7 +156,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         if absent:
             raise ValueError(f"the augmentation profiles need dataset.augment.resources.{absent[0]}")
         resources = AugmentResources.from_dirs(**{name: resource_dirs[name] for name in needed},
-                                               cache_samples=2**40, whole_seconds=IN_MEMORY_SECONDS)
+                                               cache_samples=RESOURCE_CACHE_SAMPLES, whole_seconds=math.inf)
         self.profiles = build_profiles(profiles, resources, rate)
 
     def _stage2_copies(self, data: DataDir) -> Dict[str, List[str]]:

@@ -152,12 +152,13 @@ def place_crops(total: int, lengths: Sequence[int], views: Sequence[View], rng: 
             starts.append(starts[view.relative_to])
         elif view.position == "disjoint":
             other, other_length = starts[view.relative_to], lengths[view.relative_to]
-            before = max(other - length + 1, 0)  # starts ending before the other crop
-            after = max(span - length - (other + other_length) + 1, 0)  # starts after it
+            wrapped = other + other_length > span
+            before = 0 if wrapped else max(other - length + 1, 0)  # starts ending before the other crop
+            after = 0 if wrapped else max(span - length - (other + other_length) + 1, 0)  # starts after it
             if before + after:
                 draw = int(rng.integers(before + after))
                 starts.append(draw if draw < before else other + other_length + draw - before)
-            else:  # no room on either side: wrap around the end of the (circular) timeline
+            else:  # no room on either side, or the other crop wraps: place on the circular timeline
                 draw = int(rng.integers(span - length - other_length + 1))
                 starts.append((other + other_length + draw) % span)
         else:
