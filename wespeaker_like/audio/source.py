@@ -93,7 +93,8 @@ class AudioSource:
         return f"{utt} {self.entries[recording]} [{segment}] @{self.sample_rate}"
 
     # --- lengths -----------------------------------------------------------------------------------
-    def _error(self, utt: str, message: str) -> InputError:
+    def error(self, utt: str, message: str) -> InputError:
+        """InputError naming the wav.scp line of the utterance's recording."""
         recording = self.recording(utt)
         return InputError(self.wav_scp, f"utterance '{utt}': {message}", line_of(self.wav_scp, recording))
 
@@ -112,13 +113,13 @@ class AudioSource:
                 info = _Recording(layout.sample_rate, layout.declared_frames)
             else:
                 if not Path(entry).is_file():
-                    raise self._error(utt, f"audio file '{entry}' not found")
+                    raise self.error(utt, f"audio file '{entry}' not found")
                 with open(entry, "rb") as handle:
                     check_wav_length(handle, f"audio file '{entry}'", source, line, f"utterance '{utt}': ")
                 try:
                     sf_info = soundfile.info(entry)
                 except Exception as exc:
-                    raise self._error(utt, f"cannot decode audio file '{entry}' ({exc})") from None
+                    raise self.error(utt, f"cannot decode audio file '{entry}' ({exc})") from None
                 info = _Recording(sf_info.samplerate, sf_info.frames)
             self._recordings[recording] = info
         return info
@@ -153,7 +154,7 @@ class AudioSource:
         if num_samples is None:
             num_samples = total - start
         if start < 0 or num_samples < 0 or start + num_samples > total:
-            raise self._error(utt, f"cannot read samples {start}..{start + num_samples}: it has {total}")
+            raise self.error(utt, f"cannot read samples {start}..{start + num_samples}: it has {total}")
         first, count, info = self._native_span(utt)
         if info.rate == self.sample_rate:
             return self._read_native(utt, first + start, num_samples)
@@ -183,7 +184,7 @@ class AudioSource:
             data, _ = read_wav_scp_entry(entry, str(self.wav_scp), line_of(self.wav_scp, recording), utt,
                                          start=start, num_frames=count)
         if data.shape[0] != count:
-            raise self._error(utt, f"read {data.shape[0]} samples at {start} where {count} were expected "
+            raise self.error(utt, f"read {data.shape[0]} samples at {start} where {count} were expected "
                               f"(the audio is shorter than its header said)")
         return np.ascontiguousarray(data, dtype=np.float32)
 
@@ -214,9 +215,9 @@ class AudioSource:
                                      str(self.wav_scp), line_of(self.wav_scp, self.recording(utt)),
                                      f"utterance '{utt}': ")
         except OSError as exc:
-            raise self._error(utt, f"cannot read wave ark '{path}' ({exc})") from None
+            raise self.error(utt, f"cannot read wave ark '{path}' ({exc})") from None
         if layout is None or not layout.dtype:
-            raise self._error(utt, f"'{path}:{offset}' is not a 16/32-bit PCM or float WAV entry of a wave ark")
+            raise self.error(utt, f"'{path}:{offset}' is not a 16/32-bit PCM or float WAV entry of a wave ark")
         return layout
 
     def _read_ark(self, utt: str, path: str, offset: int, start: int, count: int) -> np.ndarray:
