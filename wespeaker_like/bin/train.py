@@ -22,7 +22,7 @@ import yaml
 
 from wespeaker_like.dataset import FeatureDataset, build_batch_sampler, collate
 from wespeaker_like.errors import InputError
-from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS
+from wespeaker_like.features.frontends import FEATURE_DEFAULTS, check_model_input_dim
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.registry import LOSSES, MODELS, OBJECTIVES, SCHEDULERS
 from wespeaker_like.training.config import OPEN, Config, check_keys, check_kwargs, load_config, save_config, with_defaults
@@ -32,7 +32,10 @@ from wespeaker_like.training.trainer import OPTIMIZERS, Trainer
 SCHEMA = {
     "seed": 42,
     "features": FEATURE_DEFAULTS,
-    "dataset": {"cmn": True, "num_workers": 1, "sampler": {"name": "random", "batch_size": 128}},
+    "dataset": {"cmn": True, "num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
+                # raw audio (source: audio) only: extra front-ends, on-the-fly augmentation, speed copies
+                "source": "auto", "frontends": OPEN, "augment": OPEN, "speed_perturb": [], "min_seconds": 0.0,
+                "skip_bad": False},
     "model": OPEN,
     "objective": OPEN,
     "optim": OPEN,
@@ -85,7 +88,8 @@ def _worker_init(_):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
-    parser.add_argument("--train_data", required=True, type=Path, help="data dir with feats.scp and utt2spk")
+    parser.add_argument("--train_data", required=True, type=Path,
+                        help="data dir with utt2spk and feats.scp (or wav.scp for dataset.source: audio)")
     parser.add_argument("--exp_dir", required=True, type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted config overrides")
     args = parser.parse_args(argv)
@@ -118,14 +122,20 @@ def main(argv=None) -> int:
     seed_everything(cfg["seed"])
     try:
         label_names = OBJECTIVES.get(cfg["objective"]["name"]).label_names
-        dataset = FeatureDataset(args.train_data, label_names, cmn=cfg["dataset"]["cmn"])
-    except InputError as exc:
+        dataset = FeatureDataset.from_config(args.train_data, cfg["dataset"], cfg["features"], label_names)
+        if dataset.source == "audio":
+            check_model_input_dim(dataset.frontends["default"], cfg["model"])
+    except (InputError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     num_classes = {name: dataset.num_classes(name) for name in dataset.label_maps}
     seed_everything(cfg["seed"])
     objective = build_objective(cfg["objective"], cfg["model"], num_classes)
-    dataset.views = objective.views
+    try:
+        dataset.views = objective.views
+    except (InputError, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
     sampler = build_batch_sampler(cfg["dataset"]["sampler"], dataset, cfg["seed"], dist.rank, dist.world_size)
     workers = cfg["dataset"]["num_workers"]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,

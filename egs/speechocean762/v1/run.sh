@@ -25,14 +25,18 @@ nj=2                     # parallel jobs for stages 2, 3 and 5
 num_rooms=200            # simulated rooms for reverberation
 aug_types=reverb,noise,music,babble
 speed_perturb=false      # add 0.9x / 1.1x copies as new speakers
+raw_audio=false          # true: train from data/train's audio, augmented on the fly (conf/ecapa_aam_raw.yaml)
 num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes
 extract_device=cpu       # cpu | cuda | auto
 mean_norm=true           # subtract the training-set mean embedding before cosine scoring
 results_md=$recipe_dir/RESULTS.md
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
-  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false]"
+  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false] [--raw_audio true|false]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
+if $raw_audio && [ "$config" = "$recipe_dir/conf/ecapa_aam.yaml" ]; then
+  config=$recipe_dir/conf/ecapa_aam_raw.yaml
+fi
 
 exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
 timings=$exp/stage_times
@@ -66,18 +70,29 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   python3 -m wespeaker_like.bin.simulate_rirs --out_dir "$data/rirs" --num_rooms "$num_rooms" --seed "$seed"
   python3 -m wespeaker_like.bin.make_noise_resources --src_dir "$noise_dir" --out_dir "$data/noise_res"
   src=$data/train
-  if $speed_perturb; then
+  if $raw_audio; then
+    echo "raw audio: resources only; the training crops are augmented on the fly in stage 4"
+  elif $speed_perturb; then
     python3 -m wespeaker_like.bin.speed_perturb_data_dir --src "$src" --out "$data/train_sp" \
       --audio_dir "$data/train_sp/audio" --factors 0.9,1.1 --nj "$nj" --combined_out "$data/train_sp_combined"
     src=$data/train_sp_combined
   fi
-  python3 -m wespeaker_like.bin.augment_data_dir --src "$src" --out "$data/train_aug" \
-    --audio_dir "$data/train_aug/audio" --types "$aug_types" --rirs "$data/rirs" \
-    --noise "$data/noise_res/noise" --music "$data/noise_res/music" --babble_from "$src" \
-    --seed "$seed" --nj "$nj" --combined_out "$data/train_combined"
+  if ! $raw_audio; then
+    python3 -m wespeaker_like.bin.augment_data_dir --src "$src" --out "$data/train_aug" \
+      --audio_dir "$data/train_aug/audio" --types "$aug_types" --rirs "$data/rirs" \
+      --noise "$data/noise_res/noise" --music "$data/noise_res/music" --babble_from "$src" \
+      --seed "$seed" --nj "$nj" --combined_out "$data/train_combined"
+  fi
   stage_end 2
 fi
 train_set=train_combined  # clean (+ speed-perturbed) + augmented copies
+raw_opts=()
+if $raw_audio; then
+  train_set=train  # its audio, augmented on the fly with the stage-2 resources
+  raw_opts=(dataset.augment.resources.rirs="$data/rirs" dataset.augment.resources.noise="$data/noise_res/noise"
+            dataset.augment.resources.music="$data/noise_res/music" dataset.augment.resources.speech="$data/train")
+  if $speed_perturb; then raw_opts+=("dataset.speed_perturb=[0.9,1.1]"); fi
+fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_start 3 "fbank features"
@@ -103,7 +118,8 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   echo "progress: $exp/log/train.log"
   $train_cmd $gpu_opt "$exp/log/train.log" \
     torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
-      --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+      --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
+      "${raw_opts[@]}"
   stage_end 4
 fi
 
