@@ -8,6 +8,12 @@ Per job (``$extract_cmd JOB=1:nj``)::
 then ``... --num_jobs nj --merge`` writes ``out_dir/xvector.scp``. The network is rebuilt from
 ``exp_dir/config.yaml`` and ``exp_dir/final_model.pt``; the embedding is the objective's
 ``embedding_model()`` output. Finished jobs are skipped on a rerun.
+
+Input (``--source``): the data dir's ``feats.scp`` (stage 3), or its audio (``wav.scp`` + ``segments``,
+files, pipes or wave-ark entries) through the front-end of the saved config's ``features:`` section, so a
+raw-audio experiment needs no stage 3; ``auto`` takes feats.scp when the data dir has one. Either way the
+saved ``features.norm`` is applied. A model input size other than the front-end's output, or a
+non-finite embedding, stops the job with a message and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
 from wespeaker_like.data.kaldi_dir import DataDir, write_table
 from wespeaker_like.errors import InputError
+from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, load_matrix, merge_job_scps, read_scp
-from wespeaker_like.features.kaldi_features import apply_cmn
+from wespeaker_like.features.frontends import FrontEnd, build_frontend, check_model_input_dim
 from wespeaker_like.objectives import build_objective
 
 log = logging.getLogger("extract")
@@ -47,14 +55,29 @@ def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: 
     return model.to(device).eval(), cfg
 
 
+def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
+    """The training front-end from a saved config, checked against the model's input size.
+
+    A config saved before ``features.norm`` existed normalised as ``dataset.cmn`` said.
+    """
+    features = dict(cfg.get("features") or {})
+    if "norm" not in features:
+        features["norm"] = "cmn" if cfg.get("dataset", {}).get("cmn", True) else "none"
+    frontend = build_frontend(features, str(config_path))
+    check_model_input_dim(frontend, cfg.get("model", {}), str(config_path))
+    return frontend
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", required=True, type=Path)
-    parser.add_argument("--data_dir", required=True, type=Path, help="data dir with feats.scp")
+    parser.add_argument("--data_dir", required=True, type=Path, help="data dir with feats.scp or audio (wav.scp)")
     parser.add_argument("--out_dir", required=True, type=Path)
     parser.add_argument("--num_jobs", type=int, default=1)
     parser.add_argument("--job", type=int)
     parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--source", default="auto", choices=["auto", "feats", "audio"],
+                        help="feats.scp, or the audio through the saved front-end (auto: feats.scp if present)")
     parser.add_argument("--checkpoint", type=Path, help="default: exp_dir/final_model.pt")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
@@ -70,8 +93,13 @@ def main(argv=None) -> int:
         if args.job is None:
             parser.error("--job is required unless --merge is given")
         feats_scp = args.data_dir / "feats.scp"
-        feats = read_scp(feats_scp)
-        utts = job_split([u for u in DataDir.load(args.data_dir).utts if u in feats], args.job, args.num_jobs)
+        use_feats = args.source == "feats" or (args.source == "auto" and feats_scp.is_file())
+        if use_feats:
+            feats = read_scp(feats_scp)
+            utts = [u for u in DataDir.load(args.data_dir).utts if u in feats]
+        else:
+            utts = DataDir.load(args.data_dir).utts
+        utts = job_split(utts, args.job, args.num_jobs)
         scp = scps[args.job - 1]
         if job_is_done(scp, utts):
             log.info("job %d: %s already complete, skipping", args.job, scp)
@@ -79,13 +107,35 @@ def main(argv=None) -> int:
         device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
         torch.set_num_threads(args.num_threads)
         model, cfg = load_embedding_model(args.exp_dir, args.checkpoint, device)
-        cmn = cfg.get("dataset", {}).get("cmn", True)
+        frontend = saved_frontend(cfg, args.exp_dir / "config.yaml")
+        if use_feats:
+            def inputs(utt):
+                mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
+                if mat.ndim != 2 or mat.shape[1] != frontend.dim:
+                    raise InputError(feats_scp, f"utterance '{utt}' has features of shape {mat.shape} but the "
+                                     f"saved front-end ({args.exp_dir / 'config.yaml'}: features) gives "
+                                     f"{frontend.dim}-d features; redo stage 3 with the experiment's config")
+                return frontend.normalise(mat)
+        else:
+            audio = AudioSource.from_data_dir(args.data_dir, frontend.sample_rate)
+
+            def inputs(utt):
+                samples = audio.read(utt)
+                if frontend.num_frames(samples.shape[0]) == 0:
+                    raise audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
+                                      f"{frontend.window} for one {frontend.kind} frame")
+                return frontend(samples)
         with torch.inference_mode(), ArkScpWriter(args.out_dir / f"xvector.{args.job}.ark", scp) as writer:
             for utt in utts:
-                mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
-                x = torch.from_numpy(apply_cmn(mat) if cmn else mat).float().unsqueeze(0).to(device)
-                writer.write(utt, model(x).squeeze(0).float().cpu().numpy())
-        log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
+                embedding = model(inputs(utt).unsqueeze(0).to(device)).squeeze(0).float().cpu().numpy()
+                if not np.isfinite(embedding).all():
+                    raise InputError(args.checkpoint or args.exp_dir / "final_model.pt",
+                                     f"the embedding of utterance '{utt}' is not finite (NaN or inf): the model "
+                                     "has diverged or its input is broken; no embeddings written for job "
+                                     f"{args.job}")
+                writer.write(utt, embedding)
+        log.info("job %d: %d embeddings on %s from %s", args.job, len(utts), device,
+                 feats_scp if use_feats else "audio")
     except InputError as exc:
         log.error("%s", exc)
         return 1

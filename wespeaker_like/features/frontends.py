@@ -125,8 +125,7 @@ class FrontEnd:
 
         Raises ValueError when S is shorter than one window.
         """
-        wave = torch.as_tensor(np.asarray(waveform) if not torch.is_tensor(waveform) else waveform,
-                               dtype=torch.float32)
+        wave = _float_tensor(waveform)
         if wave.dim() != 1:
             raise ValueError(f"expected a waveform of shape (samples,), got {tuple(wave.shape)}")
         if wave.shape[0] < self.window:
@@ -155,7 +154,7 @@ class FrontEnd:
 
     def normalise(self, feats: torch.Tensor | np.ndarray) -> torch.Tensor:
         """(T, dim) -> (T, dim) float32 with the configured normalisation over time."""
-        feats = torch.as_tensor(feats, dtype=torch.float32)
+        feats = _float_tensor(feats)
         norm = self.cfg["norm"]
         if norm == "none":
             return feats
@@ -169,6 +168,14 @@ class FrontEnd:
     def __call__(self, waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
         """(S,) waveform -> (T, dim) normalised features."""
         return self.normalise(self.features(waveform))
+
+
+def _float_tensor(array: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """float32 tensor sharing memory where possible; read-only arrays (memory-mapped arks) are copied."""
+    if torch.is_tensor(array):
+        return array.float()
+    array = np.asarray(array, dtype=np.float32)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def build_frontend(cfg: Mapping[str, Any], source: str = "features") -> FrontEnd:

@@ -1,0 +1,109 @@
+"""Stage 5 extraction: from feats.scp or straight from audio through the saved front-end, with checks."""
+
+from __future__ import annotations
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import wespeaker_like.models  # noqa: F401  (registers the backbones)
+from wespeaker_like.audio.source import AudioSource
+from wespeaker_like.bin import extract, make_features
+from wespeaker_like.data.kaldi_dir import DataDir, read_table
+from wespeaker_like.features import build_frontend
+from wespeaker_like.objectives import build_objective
+
+MODEL = {"name": "ecapa_tdnn", "feat_dim": 40, "embed_dim": 16, "channels": [16, 16, 16, 16, 48],
+         "se_channels": 8, "attention_channels": 8}
+OBJECTIVE = {"name": "classification", "num_frames": 30, "loss": {"name": "aam", "margin": 0.2, "scale": 16}}
+
+
+def make_exp(path, features, model=MODEL, poison=False):
+    """An experiment dir as training leaves it: config.yaml and final_model.pt (random weights)."""
+    path.mkdir(parents=True)
+    cfg = {"features": features, "model": model, "objective": OBJECTIVE}
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    torch.manual_seed(0)
+    objective = build_objective(OBJECTIVE, dict(model), {"spk": 3})
+    state = objective.embedding_model().state_dict()
+    if poison:
+        name = next(k for k, v in state.items() if v.is_floating_point() and v.dim() > 1)
+        state[name] = torch.full_like(state[name], float("nan"))
+    torch.save({"embedding": state, "num_classes": {"spk": 3}}, path / "final_model.pt")
+    return path
+
+
+def small_data_dir(path, corpus_dir, num_utts=3):
+    wavs = read_table(corpus_dir / "test" / "wav.scp")
+    utt2spk = read_table(corpus_dir / "test" / "utt2spk")
+    utts = sorted(wavs)[:num_utts]
+    DataDir({"wav.scp": {u: str(corpus_dir / wavs[u]) for u in utts},
+             "utt2spk": {u: utt2spk[u] for u in utts}}).save(path)
+    return utts
+
+
+def run_extract(exp, data, out, *extra):
+    args = ["--exp_dir", str(exp), "--data_dir", str(data), "--out_dir", str(out), *extra]
+    code = extract.main(args + ["--job", "1"])
+    if code == 0:
+        assert extract.main(args + ["--merge"]) == 0
+    return code
+
+
+def test_audio_and_feats_sources_give_the_same_embeddings(tmp_path, corpus_dir):
+    features = {"type": "mfcc", "num_mel_bins": 40, "num_ceps": 40, "high_freq": -400, "norm": "cmn"}
+    exp = make_exp(tmp_path / "exp", features)
+    utts = small_data_dir(tmp_path / "data", corpus_dir)
+    assert run_extract(exp, tmp_path / "data", tmp_path / "from_audio") == 0  # no feats.scp: audio
+    (tmp_path / "stage3.yaml").write_text(yaml.safe_dump({"features": features}))
+    args = ["--data_dir", str(tmp_path / "data"), "--feat_dir", str(tmp_path / "feats"),
+            "--config", str(tmp_path / "stage3.yaml")]
+    assert make_features.main(args + ["--job", "1"]) == 0 and make_features.main(args + ["--merge"]) == 0
+    assert run_extract(exp, tmp_path / "data", tmp_path / "from_feats") == 0
+    from_audio = dict(kaldiio.load_scp(str(tmp_path / "from_audio" / "xvector.scp")).items())
+    from_feats = dict(kaldiio.load_scp(str(tmp_path / "from_feats" / "xvector.scp")).items())
+    assert sorted(from_audio) == sorted(from_feats) == utts
+    # The direct computation: the same front-end on the decoded audio, CMN, the network.
+    model, _ = extract.load_embedding_model(exp)
+    audio = AudioSource.from_data_dir(tmp_path / "data", 16000)
+    mfcc = build_frontend(features).features(audio.read(utts[0]))
+    with torch.inference_mode():
+        direct = model((mfcc - mfcc.mean(0)).unsqueeze(0)).squeeze(0).numpy()
+    for utt in utts:
+        np.testing.assert_allclose(from_feats[utt], from_audio[utt], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(from_audio[utts[0]], direct, rtol=1e-4, atol=1e-5)
+
+
+def test_model_input_dim_mismatch_names_both_keys(tmp_path, corpus_dir, caplog):
+    exp = make_exp(tmp_path / "exp", {"type": "fbank", "num_mel_bins": 80})  # model.feat_dim is 40
+    small_data_dir(tmp_path / "data", corpus_dir, num_utts=1)
+    assert run_extract(exp, tmp_path / "data", tmp_path / "out") == 1
+    assert "config.yaml: model.feat_dim is 40 but the fbank front-end gives 80-d features " \
+           "(features.num_mel_bins)" in caplog.text
+    assert not (tmp_path / "out" / "xvector.1.scp").exists()
+
+
+def test_stage3_features_of_another_config_are_refused(tmp_path, corpus_dir, caplog):
+    exp = make_exp(tmp_path / "exp", {"type": "fbank", "num_mel_bins": 40})
+    utts = small_data_dir(tmp_path / "data", corpus_dir, num_utts=1)
+    args = ["--data_dir", str(tmp_path / "data"), "--feat_dir", str(tmp_path / "feats")]  # default: 80-d
+    assert make_features.main(args + ["--job", "1"]) == 0 and make_features.main(args + ["--merge"]) == 0
+    assert run_extract(exp, tmp_path / "data", tmp_path / "out") == 1
+    assert f"utterance '{utts[0]}' has features of shape (" in caplog.text and "gives 40-d features" in caplog.text
+
+
+def test_non_finite_embedding_stops_naming_the_utterance(tmp_path, corpus_dir, caplog):
+    exp = make_exp(tmp_path / "exp", {"type": "fbank", "num_mel_bins": 40}, poison=True)
+    utts = small_data_dir(tmp_path / "data", corpus_dir, num_utts=2)
+    assert run_extract(exp, tmp_path / "data", tmp_path / "out") == 1
+    assert f"final_model.pt: the embedding of utterance '{utts[0]}' is not finite" in caplog.text
+    assert not any(p.suffix in (".ark", ".scp") for p in (tmp_path / "out").iterdir())
+
+
+def test_old_config_without_norm_follows_dataset_cmn(tmp_path):
+    assert extract.saved_frontend({"features": {}, "dataset": {"cmn": False}}, tmp_path).cfg["norm"] == "none"
+    assert extract.saved_frontend({"features": {}, "dataset": {}}, tmp_path).cfg["norm"] == "cmn"
+    assert extract.saved_frontend({"features": {"norm": "instance"}, "dataset": {"cmn": True}},
+                                  tmp_path).cfg["norm"] == "instance"
