@@ -26,13 +26,15 @@ num_rooms=200            # simulated rooms for reverberation
 aug_types=reverb,noise,music,babble
 speed_perturb=false      # add 0.9x / 1.1x copies as new speakers
 raw_audio=false          # true: train from data/train's audio, augmented on the fly (conf/ecapa_aam_raw.yaml)
+pack_audio=false         # with raw_audio: stage 3 packs data/train's audio into wave arks (data/train_packed)
 num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes
 extract_device=cpu       # cpu | cuda | auto
 mean_norm=true           # subtract the training-set mean embedding before cosine scoring
 results_md=$recipe_dir/RESULTS.md
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
-  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false] [--raw_audio true|false]"
+  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--speed_perturb true|false] [--raw_audio true|false]
+  [--pack_audio true|false]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
 if $raw_audio && [ "$config" = "$recipe_dir/conf/ecapa_aam.yaml" ]; then
   config=$recipe_dir/conf/ecapa_aam_raw.yaml
@@ -93,17 +95,30 @@ if $raw_audio; then
             dataset.augment.resources.music="$data/noise_res/music" dataset.augment.resources.speech="$data/train")
   if $speed_perturb; then raw_opts+=("dataset.speed_perturb=[0.9,1.1]"); fi
 fi
+raw_train_set=$train_set
+if $raw_audio && $pack_audio; then train_set=train_packed; fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  stage_start 3 "fbank features"
-  for set in $train_set test; do
-    $feat_cmd --num-threads 1 JOB=1:$nj "$data/$set/log/make_features.JOB.log" \
+  if $raw_audio; then
+    stage_start 3 "no features: training and extraction read the audio"
+    if $pack_audio; then  # decode every recording once into wave arks; crops then read only their bytes
+      $feat_cmd --num-threads 1 JOB=1:$nj "$data/$raw_train_set/log/pack_audio.JOB.log" \
+        python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$raw_train_set" \
+          --feat_dir "$data/$raw_train_set/wav_ark" --pack "$data/$train_set" --job JOB --num_jobs $nj
+      python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$raw_train_set" \
+        --feat_dir "$data/$raw_train_set/wav_ark" --pack "$data/$train_set" --num_jobs $nj --merge
+    fi
+  else
+    stage_start 3 "features"
+    for set in $train_set test; do
+      $feat_cmd --num-threads 1 JOB=1:$nj "$data/$set/log/make_features.JOB.log" \
+        python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
+          --feat_dir "$data/$set/feats" --job JOB --num_jobs $nj
       python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
-        --feat_dir "$data/$set/feats" --job JOB --num_jobs $nj
-    python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
-      --feat_dir "$data/$set/feats" --num_jobs $nj --merge
-  done
-  # The clean training utterances (for the mean embedding of stage 6) share those features.
+        --feat_dir "$data/$set/feats" --num_jobs $nj --merge
+    done
+  fi
+  # The clean training utterances (for the mean embedding of stage 6) share those features or audio.
   subset_data_dir.sh --utt-list "$data/train/utt2spk" "$data/$train_set" "$data/train_clean"
   stage_end 3
 fi
@@ -125,10 +140,13 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   stage_start 5 "embeddings"
+  extract_source=feats
+  if $raw_audio; then extract_source=audio; fi  # through the saved front-end, as in training
   for set in test train_clean; do
     $extract_cmd JOB=1:$nj "$exp/embeddings/$set/log/extract.JOB.log" \
       python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
-        --out_dir "$exp/embeddings/$set" --job JOB --num_jobs $nj --device "$extract_device"
+        --out_dir "$exp/embeddings/$set" --job JOB --num_jobs $nj --device "$extract_device" \
+        --source "$extract_source"
     python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
       --out_dir "$exp/embeddings/$set" --num_jobs $nj --merge
   done
