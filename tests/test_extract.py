@@ -9,9 +9,9 @@ import torch
 import yaml
 
 import wespeaker_like.models  # noqa: F401  (registers the backbones)
+from test_features import small_data_dir
 from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.bin import extract, make_features
-from wespeaker_like.data.kaldi_dir import DataDir, read_table
 from wespeaker_like.features import build_frontend
 from wespeaker_like.objectives import build_objective
 
@@ -35,15 +35,6 @@ def make_exp(path, features, model=MODEL, poison=False):
     return path
 
 
-def small_data_dir(path, corpus_dir, num_utts=3):
-    wavs = read_table(corpus_dir / "test" / "wav.scp")
-    utt2spk = read_table(corpus_dir / "test" / "utt2spk")
-    utts = sorted(wavs)[:num_utts]
-    DataDir({"wav.scp": {u: str(corpus_dir / wavs[u]) for u in utts},
-             "utt2spk": {u: utt2spk[u] for u in utts}}).save(path)
-    return utts
-
-
 def run_extract(exp, data, out, *extra):
     args = ["--exp_dir", str(exp), "--data_dir", str(data), "--out_dir", str(out), *extra]
     code = extract.main(args + ["--job", "1"])
@@ -55,7 +46,7 @@ def run_extract(exp, data, out, *extra):
 def test_audio_and_feats_sources_give_the_same_embeddings(tmp_path, corpus_dir):
     features = {"type": "mfcc", "num_mel_bins": 40, "num_ceps": 40, "high_freq": -400, "norm": "cmn"}
     exp = make_exp(tmp_path / "exp", features)
-    utts = small_data_dir(tmp_path / "data", corpus_dir)
+    utts = small_data_dir(tmp_path / "data", corpus_dir, num_utts=3)
     assert run_extract(exp, tmp_path / "data", tmp_path / "from_audio") == 0  # no feats.scp: audio
     (tmp_path / "stage3.yaml").write_text(yaml.safe_dump({"features": features}))
     args = ["--data_dir", str(tmp_path / "data"), "--feat_dir", str(tmp_path / "feats"),
