@@ -20,12 +20,12 @@ MODEL = {"name": "ecapa_tdnn", "feat_dim": 40, "embed_dim": 16, "channels": [16,
 OBJECTIVE = {"name": "classification", "num_frames": 30, "loss": {"name": "aam", "margin": 0.2, "scale": 16}}
 
 
-def make_exp(path, features, model=MODEL, poison=False):
+def make_exp(path, features, model=MODEL, poison=False, seed=0):
     """An experiment dir as training leaves it: config.yaml and final_model.pt (random weights)."""
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
     cfg = {"features": features, "model": model, "objective": OBJECTIVE}
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     objective = build_objective(OBJECTIVE, dict(model), {"spk": 3})
     state = objective.embedding_model().state_dict()
     if poison:
@@ -73,7 +73,7 @@ def test_model_input_dim_mismatch_names_both_keys(tmp_path, corpus_dir, caplog):
     assert run_extract(exp, tmp_path / "data", tmp_path / "out") == 1
     assert "config.yaml: model.feat_dim is 40 but the fbank front-end gives 80-d features " \
            "(features.num_mel_bins)" in caplog.text
-    assert not (tmp_path / "out" / "xvector.1.scp").exists()
+    assert not list((tmp_path / "out").glob("*.scp"))
 
 
 def test_stage3_features_of_another_config_are_refused(tmp_path, corpus_dir, caplog):
@@ -98,3 +98,27 @@ def test_old_config_without_norm_follows_dataset_cmn(tmp_path):
     assert extract.saved_frontend({"features": {}, "dataset": {}}, tmp_path).cfg["norm"] == "cmn"
     assert extract.saved_frontend({"features": {"norm": "instance"}, "dataset": {"cmn": True}},
                                   tmp_path).cfg["norm"] == "instance"
+
+
+def test_new_model_or_split_redoes_extraction(tmp_path, corpus_dir, caplog):
+    features = {"type": "fbank", "num_mel_bins": 40}
+    exp = make_exp(tmp_path / "exp", features)
+    utts = small_data_dir(tmp_path / "data", corpus_dir, num_utts=3)
+    out = tmp_path / "out"
+    assert run_extract(exp, tmp_path / "data", out) == 0
+    first = dict(kaldiio.load_scp(str(out / "xvector.scp")).items())
+    make_exp(exp, features, seed=1)  # retrained: another final_model.pt
+    with caplog.at_level("INFO"):
+        assert run_extract(exp, tmp_path / "data", out) == 0
+    assert "redoing it because model changed" in caplog.text and "already complete" not in caplog.text
+    second = dict(kaldiio.load_scp(str(out / "xvector.scp")).items())
+    assert sorted(second) == utts and not np.allclose(first[utts[0]], second[utts[0]])
+    # Two jobs instead of one: job 1 alone leaves the merged scp of the single job readable.
+    args = ["--exp_dir", str(exp), "--data_dir", str(tmp_path / "data"), "--out_dir", str(out), "--num_jobs", "2"]
+    assert extract.main(args + ["--job", "1"]) == 0
+    still = dict(kaldiio.load_scp(str(out / "xvector.scp")).items())
+    assert all(np.array_equal(still[u], second[u]) for u in utts)
+    assert extract.main(args + ["--job", "2"]) == 0 and extract.main(args + ["--merge"]) == 0
+    split = dict(kaldiio.load_scp(str(out / "xvector.scp")).items())
+    assert all(np.allclose(split[u], second[u], atol=1e-6) for u in utts)
+    assert len(list(out.glob("xvector.*.ark"))) == 2  # the single job's ark removed by the merge

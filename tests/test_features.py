@@ -204,7 +204,7 @@ def test_changed_config_or_wav_scp_redoes_the_job(tmp_path, corpus_dir, caplog):
     with caplog.at_level("WARNING"):
         feats = _stage3(tmp_path / "data", tmp_path / "feats", config=config)
     assert all(feats[u].shape[1] == 40 for u in utts)
-    assert "features.num_mel_bins changed" in caplog.text
+    assert "features changed: num_mel_bins" in caplog.text
     # Another recording behind the same utterance id: redone, not "already complete".
     wav_scp = tmp_path / "data" / "wav.scp"
     entries = read_table(wav_scp)
@@ -212,7 +212,7 @@ def test_changed_config_or_wav_scp_redoes_the_job(tmp_path, corpus_dir, caplog):
     caplog.clear()
     with caplog.at_level("INFO"):
         feats = _stage3(tmp_path / "data", tmp_path / "feats", config=config)
-    assert "audio entries changed" in caplog.text and "already complete" not in caplog.text
+    assert "audio changed (wav.scp" in caplog.text and "already complete" not in caplog.text
     np.testing.assert_array_equal(feats[utts[0]], feats[utts[1]])
     # Unchanged inputs: skipped; a changed norm alone does not touch stored features.
     caplog.clear()

@@ -7,7 +7,8 @@ Per job (``$extract_cmd JOB=1:nj``)::
 
 then ``... --num_jobs nj --merge`` writes ``out_dir/xvector.scp``. The network is rebuilt from
 ``exp_dir/config.yaml`` and ``exp_dir/final_model.pt``; the embedding is the objective's
-``embedding_model()`` output. Finished jobs are skipped on a rerun.
+``embedding_model()`` output. A finished job is skipped on a rerun only when the model file, the
+front-end settings and its utterances' input entries are unchanged (``features.jobs.KeyedJob``).
 
 Input (``--source``): the data dir's ``feats.scp`` (stage 3), or its audio (``wav.scp`` + ``segments``,
 files, pipes or wave-ark entries) through the front-end of the saved config's ``features:`` section, so a
@@ -19,9 +20,11 @@ non-finite embedding, stops the job with a message and writes nothing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 from pathlib import Path
+from typing import Callable, List, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +35,7 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, load_matrix, merge_job_scps, read_scp
 from wespeaker_like.features.frontends import FrontEnd, build_frontend, check_model_input_dim
+from wespeaker_like.features.jobs import KeyedJob, remove_unreferenced
 from wespeaker_like.objectives import build_objective
 
 log = logging.getLogger("extract")
@@ -68,6 +72,81 @@ def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
     return frontend
 
 
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def plan_job(args: argparse.Namespace, job: int, cfg: dict) -> Tuple[List[str], Callable, KeyedJob]:
+    """(utterances, utt -> model input (T, dim), keyed outputs) of one job. The fingerprint covers the
+    model file, the front-end settings and each utterance's feats.scp or audio entry."""
+    frontend = saved_frontend(cfg, args.exp_dir / "config.yaml")
+    feats_scp = args.data_dir / "feats.scp"
+    utts = DataDir.load(args.data_dir).utts
+    if args.source == "feats" or (args.source == "auto" and feats_scp.is_file()):
+        feats = read_scp(feats_scp)
+        utts = job_split([u for u in utts if u in feats], job, args.num_jobs)
+        entries = [feats[utt] for utt in utts]
+
+        def model_input(utt):
+            mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
+            if mat.ndim != 2 or mat.shape[1] != frontend.dim:
+                raise InputError(feats_scp, f"utterance '{utt}' has features of shape {mat.shape} but the saved "
+                                 f"front-end ({args.exp_dir / 'config.yaml'}: features) gives {frontend.dim}-d "
+                                 "features; redo stage 3 with the experiment's config")
+            return frontend.normalise(mat)
+    else:
+        audio = AudioSource.from_data_dir(args.data_dir, frontend.sample_rate)
+        utts = job_split(utts, job, args.num_jobs)
+        entries = [audio.describe(utt) for utt in utts]
+
+        def model_input(utt):
+            samples = audio.read(utt)
+            if frontend.num_frames(samples.shape[0]) == 0:
+                raise audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
+                                  f"{frontend.window} for one {frontend.kind} frame")
+            return frontend(samples)
+    inputs = {"model": file_digest(args.checkpoint or args.exp_dir / "final_model.pt"),
+              "features": frontend.cfg, "input": entries}
+    return utts, model_input, KeyedJob(args.out_dir, "xvector", job, inputs)
+
+
+def run_job(args: argparse.Namespace, cfg: dict, model: torch.nn.Module, device: str) -> None:
+    utts, model_input, plan = plan_job(args, args.job, cfg)
+    plan.remove_stale_temporaries()
+    if job_is_done(plan.path("scp"), utts):
+        log.info("job %d: %s already complete with the same model and input, skipping", args.job, plan.path("scp"))
+        return
+    reason = plan.why_changed()
+    if reason:
+        log.warning("job %d: redoing it because %s", args.job, reason)
+    with torch.inference_mode(), ArkScpWriter(plan.path("ark"), plan.path("scp")) as writer:
+        for utt in utts:
+            embedding = model(model_input(utt).unsqueeze(0).to(device)).squeeze(0).float().cpu().numpy()
+            if not np.isfinite(embedding).all():
+                raise InputError(args.checkpoint or args.exp_dir / "final_model.pt",
+                                 f"the embedding of utterance '{utt}' is not finite (NaN or inf): the model has "
+                                 f"diverged or its input is broken; no embeddings written for job {args.job}")
+            writer.write(utt, embedding)
+        plan.record_inputs()
+    log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
+
+
+def merge(args: argparse.Namespace, cfg: dict) -> None:
+    plans = [plan_job(args, job, cfg)[2] for job in range(1, args.num_jobs + 1)]
+    for plan in plans:
+        if not plan.path("scp").is_file() and plan.why_changed():
+            raise InputError(plan.path("scp"), f"extraction job {plan.job} has no output for the current model "
+                             f"and input ({plan.why_changed()}); rerun the stage")
+    embeddings = merge_job_scps([plan.path("scp") for plan in plans], "extraction")
+    write_table(args.out_dir / "xvector.scp", embeddings)
+    remove_unreferenced(args.out_dir, "xvector", plans)
+    log.info("%s: %d embeddings", args.out_dir / "xvector.scp", len(embeddings))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", required=True, type=Path)
@@ -83,59 +162,16 @@ def main(argv=None) -> int:
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    scps = [args.out_dir / f"xvector.{job}.scp" for job in range(1, args.num_jobs + 1)]
     try:
-        if args.merge:
-            embeddings = merge_job_scps(scps, "extraction")
-            write_table(args.out_dir / "xvector.scp", embeddings)
-            log.info("%s: %d embeddings", args.out_dir / "xvector.scp", len(embeddings))
-            return 0
-        if args.job is None:
-            parser.error("--job is required unless --merge is given")
-        feats_scp = args.data_dir / "feats.scp"
-        use_feats = args.source == "feats" or (args.source == "auto" and feats_scp.is_file())
-        if use_feats:
-            feats = read_scp(feats_scp)
-            utts = [u for u in DataDir.load(args.data_dir).utts if u in feats]
-        else:
-            utts = DataDir.load(args.data_dir).utts
-        utts = job_split(utts, args.job, args.num_jobs)
-        scp = scps[args.job - 1]
-        if job_is_done(scp, utts):
-            log.info("job %d: %s already complete, skipping", args.job, scp)
-            return 0
+        if not args.merge and (args.job is None or not 1 <= args.job <= args.num_jobs):
+            parser.error("--job must be in 1..--num_jobs unless --merge is given")
         device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
         torch.set_num_threads(args.num_threads)
         model, cfg = load_embedding_model(args.exp_dir, args.checkpoint, device)
-        frontend = saved_frontend(cfg, args.exp_dir / "config.yaml")
-        if use_feats:
-            def inputs(utt):
-                mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
-                if mat.ndim != 2 or mat.shape[1] != frontend.dim:
-                    raise InputError(feats_scp, f"utterance '{utt}' has features of shape {mat.shape} but the "
-                                     f"saved front-end ({args.exp_dir / 'config.yaml'}: features) gives "
-                                     f"{frontend.dim}-d features; redo stage 3 with the experiment's config")
-                return frontend.normalise(mat)
+        if args.merge:
+            merge(args, cfg)
         else:
-            audio = AudioSource.from_data_dir(args.data_dir, frontend.sample_rate)
-
-            def inputs(utt):
-                samples = audio.read(utt)
-                if frontend.num_frames(samples.shape[0]) == 0:
-                    raise audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
-                                      f"{frontend.window} for one {frontend.kind} frame")
-                return frontend(samples)
-        with torch.inference_mode(), ArkScpWriter(args.out_dir / f"xvector.{args.job}.ark", scp) as writer:
-            for utt in utts:
-                embedding = model(inputs(utt).unsqueeze(0).to(device)).squeeze(0).float().cpu().numpy()
-                if not np.isfinite(embedding).all():
-                    raise InputError(args.checkpoint or args.exp_dir / "final_model.pt",
-                                     f"the embedding of utterance '{utt}' is not finite (NaN or inf): the model "
-                                     "has diverged or its input is broken; no embeddings written for job "
-                                     f"{args.job}")
-                writer.write(utt, embedding)
-        log.info("job %d: %d embeddings on %s from %s", args.job, len(utts), device,
-                 feats_scp if use_feats else "audio")
+            run_job(args, cfg, model, device)
     except InputError as exc:
         log.error("%s", exc)
         return 1

@@ -22,15 +22,11 @@ Temporary files of killed runs of a job are removed when the job starts again.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
-import re
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 
 from wespeaker_like.audio.source import AudioSource
@@ -39,6 +35,7 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, job_split, merge_job_scps
 from wespeaker_like.features.frontends import FEATURE_DEFAULTS, FrontEnd, build_frontend
+from wespeaker_like.features.jobs import KeyedJob, remove_unreferenced
 from wespeaker_like.training.config import Config, check_keys, load_config
 
 log = logging.getLogger("make_features")
@@ -57,75 +54,38 @@ def feature_config(config_path: str | None) -> FrontEnd:
     return build_frontend(section["features"], str(config_path))
 
 
-class JobPlan:
-    """One job's utterances, the inputs that decide its output, and its file names."""
-
-    def __init__(self, data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: FrontEnd, pack: bool):
-        self.audio = AudioSource.from_data_dir(data_dir, frontend.sample_rate)
-        self.utts = job_split(DataDir.load(data_dir).utts, job, num_jobs)
-        for utt in self.utts:
-            self.audio.recording(utt)  # InputError when the utterance has no audio entry
-        self.name = PACKED if pack else frontend.kind
-        settings = {"sample_rate": frontend.sample_rate} if pack else \
-            {key: value for key, value in frontend.cfg.items() if key != "norm"}  # norm is applied on use
-        self.inputs = {"settings": settings, "audio": [self.audio.describe(utt) for utt in self.utts]}
-        digest = hashlib.sha256(json.dumps(self.inputs, sort_keys=True).encode()).hexdigest()[:12]
-        self.job, self.feat_dir = job, feat_dir
-        self.stem = feat_dir / f"{self.name}.{job}.{digest}"
-
-    def path(self, suffix: str) -> Path:
-        return self.stem.with_name(f"{self.stem.name}.{suffix}")
-
-    def others(self) -> List[Path]:
-        """Input records of this job number under other fingerprints (older settings, audio or nj)."""
-        own = self.path("inputs.json")
-        return [p for p in self.feat_dir.glob(f"{self.name}.{self.job}.*.inputs.json") if p != own]
-
-    def why_changed(self) -> Optional[str]:
-        """Why an older output of this job number does not fit, or None if there is none."""
-        reasons = []
-        for record in self.others():
-            try:
-                old = json.loads(record.read_text())
-            except (OSError, ValueError):
-                continue
-            changed = sorted(k for k in set(old["settings"]) | set(self.inputs["settings"])
-                             if old["settings"].get(k) != self.inputs["settings"].get(k))
-            if changed:
-                reasons.append("features." + ", features.".join(changed) + " changed")
-            elif old["audio"] != self.inputs["audio"]:
-                first = next((new for new, was in zip(self.inputs["audio"], old["audio"]) if new != was),
-                             f"{len(old['audio'])} -> {len(self.inputs['audio'])} utterances")
-                reasons.append(f"its audio entries changed (wav.scp, segments or the job split; first: {first})")
-        return "; ".join(reasons) or None
-
-    def remove_stale_temporaries(self) -> None:
-        """Temporary files left by killed runs of this job number (``.<name>.<job>.*.tmp*``)."""
-        for tmp in self.feat_dir.glob(f".{self.name}.{self.job}.*.tmp*"):
-            log.info("job %d: removing %s left by a killed run", self.job, tmp)
-            tmp.unlink(missing_ok=True)
+def plan_job(data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: FrontEnd,
+             pack: bool) -> Tuple[AudioSource, List[str], KeyedJob]:
+    """The job's audio, utterances and keyed outputs (fingerprint: front-end settings + audio entries)."""
+    audio = AudioSource.from_data_dir(data_dir, frontend.sample_rate)
+    utts = job_split(DataDir.load(data_dir).utts, job, num_jobs)
+    for utt in utts:
+        audio.recording(utt)  # InputError when the utterance has no audio entry
+    settings = {"sample_rate": frontend.sample_rate} if pack else \
+        {key: value for key, value in frontend.cfg.items() if key != "norm"}  # norm is applied on use
+    inputs = {"features": settings, "audio": [audio.describe(utt) for utt in utts]}
+    return audio, utts, KeyedJob(feat_dir, PACKED if pack else frontend.kind, job, inputs)
 
 
 def run_job(data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: FrontEnd, skip_bad: bool,
             pack: bool = False) -> None:
-    plan = JobPlan(data_dir, feat_dir, job, num_jobs, frontend, pack)
+    audio, utts, plan = plan_job(data_dir, feat_dir, job, num_jobs, frontend, pack)
     scp, bad_path, frames_path = plan.path("scp"), plan.path("bad_utts"), plan.path("utt2num_frames")
-    if feat_dir.is_dir():
-        plan.remove_stale_temporaries()
+    plan.remove_stale_temporaries()
     # The scp is renamed into place last, so its presence means the whole job finished.
-    if bad_path.is_file() and job_is_done(scp, plan.utts, bad_path.read_text().split()):
+    if bad_path.is_file() and job_is_done(scp, utts, bad_path.read_text().split()):
         log.info("job %d: %s already complete with the same settings and audio, skipping", job, scp)
         return
     reason = plan.why_changed()
     if reason:
-        log.warning("job %d: redoing it because %s (new outputs %s.*)", job, reason, plan.stem)
+        log.warning("job %d: redoing it because %s (new outputs %s.*)", job, reason, plan.path("*"))
     frames, bad = {}, []
     with ArkScpWriter(plan.path("ark"), scp) as writer:
-        for utt in plan.utts:
+        for utt in utts:
             try:
-                samples = plan.audio.read(utt)
+                samples = audio.read(utt)
                 if not pack and frontend.num_frames(samples.shape[0]) == 0:
-                    raise plan.audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
+                    raise audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
                                            f"{frontend.window}")
             except InputError as exc:
                 if not skip_bad:
@@ -143,13 +103,12 @@ def run_job(data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: F
         write_table(frames_path, frames)
         with atomic_write(bad_path) as handle:
             handle.write("".join(f"{utt}\n" for utt in bad))
-        with atomic_write(plan.path("inputs.json")) as handle:
-            json.dump(plan.inputs, handle, indent=0)
+        plan.record_inputs()
     log.info("job %d: wrote %d utterances to %s (%d skipped)", job, len(frames), plan.path("ark"), len(bad))
 
 
 def merge(data_dir: Path, feat_dir: Path, num_jobs: int, frontend: FrontEnd, pack_dir: Optional[Path] = None) -> None:
-    plans = [JobPlan(data_dir, feat_dir, job, num_jobs, frontend, pack_dir is not None)
+    plans = [plan_job(data_dir, feat_dir, job, num_jobs, frontend, pack_dir is not None)[2]
              for job in range(1, num_jobs + 1)]
     for plan in plans:
         if not plan.path("scp").is_file() and plan.why_changed():
@@ -177,17 +136,7 @@ def merge(data_dir: Path, feat_dir: Path, num_jobs: int, frontend: FrontEnd, pac
         if lost:
             log.warning("run fix_data_dir on %s to drop the utterances without features", data_dir)
         log.info("%s: feats.scp with %d utterances", data_dir, len(table))
-    remove_unreferenced_shards(feat_dir, plans[0].name, {plan.stem.name for plan in plans})
-
-
-def remove_unreferenced_shards(feat_dir: Path, name: str, keep: set) -> None:
-    """Delete ``<name>.<job>.<fingerprint>.*`` outputs of older settings or splits, after the merge
-    has written the scp that replaces the one pointing into them."""
-    pattern = re.compile(rf"^({re.escape(name)}\.\d+\.[0-9a-f]{{12}})\.(ark|scp|utt2num_frames|bad_utts|inputs\.json)$")
-    for path in feat_dir.iterdir():
-        match = pattern.match(path.name)
-        if match and match[1] not in keep:
-            path.unlink()
+    remove_unreferenced(feat_dir, plans[0].name, plans)
 
 
 def main(argv=None) -> int:
