@@ -86,6 +86,7 @@ class Augmenter:
         self.sample_rate = sample_rate
         self.config = config or AugmentConfig()
         self._rng = np.random.default_rng(seed)
+        self._rir_spectra: dict = {}  # RIR id -> its FFTs (see ``reverberate``)
 
     def rng_for(self, utt: str, aug_type: str) -> np.random.Generator:
         """The generator offline augmentation uses for (this seed, ``utt``, ``aug_type``)."""
@@ -122,8 +123,8 @@ class Augmenter:
             raise ValueError("cannot augment empty audio")
         cfg, res, rate = self.config, self.resources, self.sample_rate
         if aug_type == "reverb":
-            rir = res.rirs.load(res.rirs.random_id(rng), rate)
-            out = reverberate(samples, rir)
+            key = res.rirs.random_id(rng)
+            out = reverberate(samples, res.rirs.load(key, rate), self._rir_spectra, (key, rate))
             if tuple(cfg.reverb_gain_db) != (0.0, 0.0):
                 drawn["reverb_gain_db"] = rng.uniform(*cfg.reverb_gain_db)
                 out = (out * 10.0 ** (drawn["reverb_gain_db"] / 20.0)).astype(np.float32)
