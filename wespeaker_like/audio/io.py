@@ -84,8 +84,9 @@ class WavLayout:
         return self.declared_bytes // (self.channels * np.dtype(self.dtype).itemsize)
 
 
-# Streaming writers (sox or ffmpeg to a pipe) cannot fill in the data size; these values mean "unknown".
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+# Streaming writers (sox or ffmpeg to a pipe) cannot fill in the data size and write 0 or a value near
+# 2 or 4 GiB (sox: 0x7ffff000, ffmpeg: 0xffffffff); such sizes mean "unknown", not "promised".
+_UNKNOWN_SIZE_FROM = 0x7FFF0000
 _WAV_DTYPES = {(1, 16): "<i2", (1, 32): "<i4", (3, 32): "<f4"}
 
 
@@ -124,7 +125,7 @@ def check_wav_length(handle: BinaryIO, what_file: str, source: str, line: Option
     """InputError when a WAV stream holds fewer bytes than its 'data' chunk promises; other formats pass."""
     start = handle.tell()
     layout = wav_layout(handle)
-    if layout is not None and layout.dtype and layout.declared_bytes not in _UNKNOWN_SIZES:
+    if layout is not None and layout.dtype and 0 < layout.declared_bytes < _UNKNOWN_SIZE_FROM:
         available = handle.seek(0, io.SEEK_END) - start - layout.data_offset
         if available < layout.declared_bytes:
             frame_bytes = layout.channels * np.dtype(layout.dtype).itemsize
