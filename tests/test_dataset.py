@@ -339,3 +339,26 @@ def test_dataset_options_are_checked(tmp_path, resources):
     with pytest.raises(ValueError, match="unknown key 'snr'"):
         FeatureDataset(tmp_path / "audio", features=FBANK,
                        augment={"resources": resources, "profiles": {"x": {"choices": [["noise"]], "snr": [1, 2]}}})
+
+
+def test_raw_audio_recipe_config_trains(tmp_path, resources):
+    """The mini recipe's raw-audio config (on-the-fly Kaldi profile, speed copies) starts training."""
+    from conftest import ROOT
+    from wespeaker_like.bin import train
+
+    data = make_audio_data_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
+    config = ROOT / "egs" / "speechocean762" / "v1" / "conf" / "ecapa_aam_raw.yaml"
+    overrides = ["trainer.epochs=1", "trainer.device=cpu", "trainer.num_threads=1", "trainer.average_last=1",
+                 "dataset.num_workers=0", "dataset.sampler.batch_size=8", "dataset.speed_perturb=[0.9,1.1]",
+                 "model.channels=[16,16,16,16,48]", "model.embed_dim=16", "objective.num_frames=40",
+                 "features.num_mel_bins=24", "model.feat_dim=24", "dataset.min_seconds=0.5"]
+    overrides += [f"dataset.augment.resources.{k}={v}" for k, v in resources.items()]
+    overrides.append(f"dataset.augment.resources.speech={data}")
+    exp = tmp_path / "exp"
+    assert train.main(["--config", str(config), "--train_data", str(data), "--exp_dir", str(exp),
+                       "--set", *overrides]) == 0
+    log = (exp / "train.log").read_text()
+    assert "24 utterances, {'spk': 6} classes, 3 batches/epoch" in log and (exp / "final_model.pt").is_file()
+    bad = overrides + ["model.feat_dim=80"]
+    assert train.main(["--config", str(config), "--train_data", str(data), "--exp_dir", str(tmp_path / "x"),
+                       "--set", *bad]) == 1
