@@ -36,7 +36,7 @@ import torch
 
 from wespeaker_like.audio.io import speed_perturb
 from wespeaker_like.augment.profiles import build_profiles, used_resources
-from wespeaker_like.augment.resources import AugmentResources, fit_length
+from wespeaker_like.augment.resources import WHOLE_SECONDS, AugmentResources, Resource, fit_length
 from wespeaker_like.data.kaldi_dir import DataDir, read_table
 from wespeaker_like.dataset.views import (COPY, STREAM_AUGMENT, STREAM_COPY, STREAM_POSITION, View, apply_masks,
                                           check_views, looped_ranges, mask_draws, place_crops, stream)
@@ -47,9 +47,24 @@ from wespeaker_like.features.kaldi_features import apply_cmn
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "feats", "audio")
-# Augmentation resources are held whole in memory at the target rate (read and resampled once per
-# worker), up to this many samples per resource dir (least recently used ones are dropped beyond).
+# A resource dir up to this many samples (by its utt2dur) is held whole in memory at the target rate,
+# each item read and resampled once per worker; a bigger one (MUSAN, RIRS_NOISES at scale) is read
+# by seeking to each random segment, with this cache for its short items.
 RESOURCE_CACHE_SAMPLES = 100_000_000
+
+
+def open_resource(path: str | Path, sample_rate: int) -> Resource:
+    """A resource dir opened for on-the-fly use: in memory when it fits (see RESOURCE_CACHE_SAMPLES)."""
+    utt2dur = Path(path) / "utt2dur"
+    total = math.inf
+    if utt2dur.is_file():
+        durations = read_table(utt2dur).values()
+        try:
+            total = sum(float(value) for value in durations) * sample_rate
+        except ValueError:
+            raise InputError(utt2dur, "expected '<id> <seconds>' lines") from None
+    whole_seconds = math.inf if total <= RESOURCE_CACHE_SAMPLES else WHOLE_SECONDS
+    return Resource(path, cache_samples=RESOURCE_CACHE_SAMPLES, whole_seconds=whole_seconds)
 
 
 def speed_speaker(spk: str, factor: float) -> str:
@@ -155,8 +170,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         absent = [name for name in needed if not resource_dirs.get(name)]
         if absent:
             raise ValueError(f"the augmentation profiles need dataset.augment.resources.{absent[0]}")
-        resources = AugmentResources.from_dirs(**{name: resource_dirs[name] for name in needed},
-                                               cache_samples=RESOURCE_CACHE_SAMPLES, whole_seconds=math.inf)
+        resources = AugmentResources(**{name: open_resource(resource_dirs[name], rate) for name in needed})
         self.profiles = build_profiles(profiles, resources, rate)
 
     def _stage2_copies(self, data: DataDir) -> Dict[str, List[str]]:
