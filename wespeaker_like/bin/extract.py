@@ -24,7 +24,7 @@ import hashlib
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -80,42 +80,49 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def plan_job(args: argparse.Namespace, job: int, cfg: dict) -> Tuple[List[str], Callable, KeyedJob]:
-    """(utterances, utt -> model input (T, dim), keyed outputs) of one job. The fingerprint covers the
-    model file, the front-end settings and each utterance's feats.scp or audio entry."""
-    frontend = saved_frontend(cfg, args.exp_dir / "config.yaml")
-    feats_scp = args.data_dir / "feats.scp"
-    utts = DataDir.load(args.data_dir).utts
-    if args.source == "feats" or (args.source == "auto" and feats_scp.is_file()):
-        feats = read_scp(feats_scp)
-        utts = job_split([u for u in utts if u in feats], job, args.num_jobs)
-        entries = [feats[utt] for utt in utts]
+class ExtractionInput:
+    """The data dir's utterances and their model input, (T, dim) tensors, from feats.scp or the audio
+    through the saved front-end; ``plan(job)`` gives a job's share and its keyed outputs, whose
+    fingerprint covers the model file, the front-end settings and each utterance's input entry."""
 
-        def model_input(utt):
-            mat = load_matrix(feats[utt], f"{feats_scp} (utterance {utt})")
+    def __init__(self, args: argparse.Namespace, cfg: dict):
+        self.args = args
+        self.frontend = saved_frontend(cfg, args.exp_dir / "config.yaml")
+        self.feats_scp = args.data_dir / "feats.scp"
+        utts = DataDir.load(args.data_dir).utts
+        if args.source == "feats" or (args.source == "auto" and self.feats_scp.is_file()):
+            self.feats, self.audio = read_scp(self.feats_scp), None
+            self.utts = [u for u in utts if u in self.feats]
+        else:
+            self.feats, self.audio = None, AudioSource.from_data_dir(args.data_dir, self.frontend.sample_rate)
+            self.utts = utts
+        self.model_digest = file_digest(args.checkpoint or args.exp_dir / "final_model.pt")
+
+    def plan(self, job: int) -> Tuple[List[str], KeyedJob]:
+        utts = job_split(self.utts, job, self.args.num_jobs)
+        entries = [self.feats[utt] if self.feats is not None else self.audio.describe(utt) for utt in utts]
+        inputs = {"model": self.model_digest, "features": self.frontend.cfg, "input": entries}
+        return utts, KeyedJob(self.args.out_dir, "xvector", job, inputs)
+
+    def __call__(self, utt: str) -> torch.Tensor:
+        frontend = self.frontend
+        if self.feats is not None:
+            mat = load_matrix(self.feats[utt], f"{self.feats_scp} (utterance {utt})")
             if mat.ndim != 2 or mat.shape[1] != frontend.dim:
-                raise InputError(feats_scp, f"utterance '{utt}' has features of shape {mat.shape} but the saved "
-                                 f"front-end ({args.exp_dir / 'config.yaml'}: features) gives {frontend.dim}-d "
-                                 "features; redo stage 3 with the experiment's config")
+                raise InputError(self.feats_scp, f"utterance '{utt}' has features of shape {mat.shape} but the "
+                                 f"saved front-end ({self.args.exp_dir / 'config.yaml'}: features) gives "
+                                 f"{frontend.dim}-d features; redo stage 3 with the experiment's config")
             return frontend.normalise(mat)
-    else:
-        audio = AudioSource.from_data_dir(args.data_dir, frontend.sample_rate)
-        utts = job_split(utts, job, args.num_jobs)
-        entries = [audio.describe(utt) for utt in utts]
-
-        def model_input(utt):
-            samples = audio.read(utt)
-            if frontend.num_frames(samples.shape[0]) == 0:
-                raise audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
-                                  f"{frontend.window} for one {frontend.kind} frame")
-            return frontend(samples)
-    inputs = {"model": file_digest(args.checkpoint or args.exp_dir / "final_model.pt"),
-              "features": frontend.cfg, "input": entries}
-    return utts, model_input, KeyedJob(args.out_dir, "xvector", job, inputs)
+        samples = self.audio.read(utt)
+        if frontend.num_frames(samples.shape[0]) == 0:
+            raise self.audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
+                                   f"{frontend.window} for one {frontend.kind} frame")
+        return frontend(samples)
 
 
 def run_job(args: argparse.Namespace, cfg: dict, model: torch.nn.Module, device: str) -> None:
-    utts, model_input, plan = plan_job(args, args.job, cfg)
+    model_input = ExtractionInput(args, cfg)
+    utts, plan = model_input.plan(args.job)
     plan.remove_stale_temporaries()
     if job_is_done(plan.path("scp"), utts):
         log.info("job %d: %s already complete with the same model and input, skipping", args.job, plan.path("scp"))
@@ -136,7 +143,8 @@ def run_job(args: argparse.Namespace, cfg: dict, model: torch.nn.Module, device:
 
 
 def merge(args: argparse.Namespace, cfg: dict) -> None:
-    plans = [plan_job(args, job, cfg)[2] for job in range(1, args.num_jobs + 1)]
+    model_input = ExtractionInput(args, cfg)
+    plans = [model_input.plan(job)[1] for job in range(1, args.num_jobs + 1)]
     for plan in plans:
         if not plan.path("scp").is_file() and plan.why_changed():
             raise InputError(plan.path("scp"), f"extraction job {plan.job} has no output for the current model "

@@ -54,22 +54,29 @@ def feature_config(config_path: str | None) -> FrontEnd:
     return build_frontend(section["features"], str(config_path))
 
 
-def plan_job(data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: FrontEnd,
-             pack: bool) -> Tuple[AudioSource, List[str], KeyedJob]:
-    """The job's audio, utterances and keyed outputs (fingerprint: front-end settings + audio entries)."""
-    audio = AudioSource.from_data_dir(data_dir, frontend.sample_rate)
-    utts = job_split(DataDir.load(data_dir).utts, job, num_jobs)
-    for utt in utts:
-        audio.recording(utt)  # InputError when the utterance has no audio entry
+def plan_job(audio: AudioSource, all_utts: List[str], feat_dir: Path, job: int, num_jobs: int,
+             frontend: FrontEnd, pack: bool) -> Tuple[List[str], KeyedJob]:
+    """The job's utterances and keyed outputs (fingerprint: front-end settings + audio entries)."""
+    utts = job_split(all_utts, job, num_jobs)
     settings = {"sample_rate": frontend.sample_rate} if pack else \
         {key: value for key, value in frontend.cfg.items() if key != "norm"}  # norm is applied on use
     inputs = {"features": settings, "audio": [audio.describe(utt) for utt in utts]}
-    return audio, utts, KeyedJob(feat_dir, PACKED if pack else frontend.kind, job, inputs)
+    return utts, KeyedJob(feat_dir, PACKED if pack else frontend.kind, job, inputs)
+
+
+def load_data_dir(data_dir: Path, frontend: FrontEnd) -> Tuple[AudioSource, DataDir]:
+    """The data dir and its audio; InputError for an utterance without an audio entry."""
+    audio = AudioSource.from_data_dir(data_dir, frontend.sample_rate)
+    data = DataDir.load(data_dir)
+    for utt in data.utts:
+        audio.recording(utt)
+    return audio, data
 
 
 def run_job(data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: FrontEnd, skip_bad: bool,
             pack: bool = False) -> None:
-    audio, utts, plan = plan_job(data_dir, feat_dir, job, num_jobs, frontend, pack)
+    audio, data = load_data_dir(data_dir, frontend)
+    utts, plan = plan_job(audio, data.utts, feat_dir, job, num_jobs, frontend, pack)
     scp, bad_path, frames_path = plan.path("scp"), plan.path("bad_utts"), plan.path("utt2num_frames")
     plan.remove_stale_temporaries()
     # The scp is renamed into place last, so its presence means the whole job finished.
@@ -108,7 +115,9 @@ def run_job(data_dir: Path, feat_dir: Path, job: int, num_jobs: int, frontend: F
 
 
 def merge(data_dir: Path, feat_dir: Path, num_jobs: int, frontend: FrontEnd, pack_dir: Optional[Path] = None) -> None:
-    plans = [plan_job(data_dir, feat_dir, job, num_jobs, frontend, pack_dir is not None)[2]
+    audio, data = load_data_dir(data_dir, frontend)
+    utts = data.utts
+    plans = [plan_job(audio, utts, feat_dir, job, num_jobs, frontend, pack_dir is not None)[1]
              for job in range(1, num_jobs + 1)]
     for plan in plans:
         if not plan.path("scp").is_file() and plan.why_changed():
@@ -118,8 +127,7 @@ def merge(data_dir: Path, feat_dir: Path, num_jobs: int, frontend: FrontEnd, pac
     lengths: Dict[str, str] = {}
     for plan in plans:
         lengths.update(read_table(plan.path("utt2num_frames")))
-    data = DataDir.load(data_dir)
-    lost = [u for u in data.utts if u not in table]
+    lost = [u for u in utts if u not in table]
     if lost:
         log.warning("%d utterances have no output (bad audio, see the job logs), e.g. %s; they are left out "
                     "of %s", len(lost), lost[0], pack_dir or data_dir / "feats.scp")
