@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import soundfile
 
-from wespeaker_like.audio.io import check_wav_length, decode_pipe, read_wav_scp_entry, resample, wav_layout
+from wespeaker_like.audio.io import check_wav_length, decode_pipe, resample, wav_layout
 from wespeaker_like.data.kaldi_dir import VALUE_FORMATS, c_sorted, line_of, read_table
 from wespeaker_like.errors import InputError
 
@@ -180,9 +180,12 @@ class AudioSource:
             data = data[start:start + count]
         elif self._ark_entry(entry):
             data = self._read_ark(utt, *self._ark_entry(entry), start, count)
-        else:
-            data, _ = read_wav_scp_entry(entry, str(self.wav_scp), line_of(self.wav_scp, recording), utt,
-                                         start=start, num_frames=count)
+        else:  # header and length were checked once by _info; decode only the span
+            try:
+                data = soundfile.read(entry, dtype="float32", always_2d=True, start=start, frames=count)[0]
+            except Exception as exc:  # soundfile raises several types for undecodable input
+                raise self.error(utt, f"cannot decode audio file '{entry}' ({exc})") from None
+            data = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
         if data.shape[0] != count:
             raise self.error(utt, f"read {data.shape[0]} samples at {start} where {count} were expected "
                               f"(the audio is shorter than its header said)")
