@@ -105,6 +105,9 @@ def test_bad_feature_config_and_dimension_mismatch_are_named():
     check_model_input_dim(build_frontend({"type": "stft"}), {"feat_dim": 257})
     with pytest.raises(InputError, match=r"conf/x.yaml: model.feat_dim is 80 but .* 40-d features \(features.num_ceps\)"):
         check_model_input_dim(build_frontend({"type": "mfcc"}), {"feat_dim": 80}, "conf/x.yaml")
+    with pytest.raises(InputError, match=r"model.feat_dim is 80 \(ecapa_tdnn's default\) but the logmel front-end gives 64-d"):
+        check_model_input_dim(build_frontend({"type": "logmel", "num_mel_bins": 64}), {"name": "ecapa_tdnn"})
+    check_model_input_dim(build_frontend({}), {"name": "ecapa_tdnn"})  # its default feat_dim 80 fits
 
 
 def test_jobs_merge_and_skip_finished(tmp_path, corpus_dir):

@@ -183,11 +183,28 @@ def build_frontend(cfg: Mapping[str, Any], source: str = "features") -> FrontEnd
     return FrontEnd(cfg, source)
 
 
+def model_input_dim(model_cfg: Mapping[str, Any]) -> Any:
+    """``model.feat_dim``, or the backbone's default when the config leaves it out (None if unknown)."""
+    if "feat_dim" in model_cfg:
+        return model_cfg["feat_dim"]
+    import inspect
+
+    import wespeaker_like.models  # noqa: F401  (registers the backbones)
+    from wespeaker_like.registry import MODELS
+
+    if model_cfg.get("name") not in MODELS:
+        return None
+    parameter = inspect.signature(MODELS.get(model_cfg["name"])).parameters.get("feat_dim")
+    return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+
+
 def check_model_input_dim(frontend: FrontEnd, model_cfg: Mapping[str, Any], source: str = "config") -> None:
-    """The model's ``model.feat_dim`` must equal the front-end's output dim; else InputError naming both keys."""
-    feat_dim = model_cfg.get("feat_dim")
+    """The model's ``model.feat_dim`` (given or its default) must equal the front-end's output dim;
+    else InputError naming both keys."""
+    feat_dim = model_input_dim(model_cfg)
     if feat_dim is not None and feat_dim != frontend.dim:
         key = {"fbank": "num_mel_bins", "mfcc": "num_ceps", "stft": "n_fft // 2 + 1",
                "logmel": "num_mel_bins"}[frontend.kind]
-        raise InputError(source, f"model.feat_dim is {feat_dim} but the {frontend.kind} front-end gives "
+        given = "" if "feat_dim" in model_cfg else f" ({model_cfg['name']}'s default)"
+        raise InputError(source, f"model.feat_dim is {feat_dim}{given} but the {frontend.kind} front-end gives "
                          f"{frontend.dim}-d features (features.{key}); make them equal")
