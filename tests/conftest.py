@@ -47,7 +47,7 @@ def make_feature_data_dir(path: Path, num_speakers: int = 4, utts_per_speaker: i
                 frames = int(rng.integers(40, 90))
                 writer.write(utt, centre + rng.normal(0, 1, (frames, dim)) + rng.normal(0, 3, dim))
                 utt2spk[utt] = f"spk{s}"
-    from wespeaker_like.features.ark import read_scp
+    from wespeaker_like.data.scp import read_scp
 
     DataDir({"utt2spk": utt2spk, "feats.scp": read_scp(path / "feats.scp")}).save(path)
     return path

@@ -6,13 +6,17 @@ import shlex
 import sys
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 import pytest
 import soundfile
 
 from wespeaker_like.audio.io import load_audio, read_wav_scp_entry, resample, speed_perturb, write_audio
+from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.augment.resources import Resource
 from wespeaker_like.errors import InputError
+from wespeaker_like.data.scp import read_scp
+from wespeaker_like.features.ark import ArkScpWriter
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "speechocean762"
 OPUS = CORPUS / "WAVE" / "SPEAKER0001" / "000010011.opus"
@@ -124,3 +128,100 @@ def test_write_audio_flac_and_float_wav(tmp_path):
     write_audio(tmp_path / "r.wav", rir, 16000, subtype="FLOAT")
     np.testing.assert_array_equal(soundfile.read(str(tmp_path / "r.wav"), dtype="float32")[0], rir)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac", "r.wav"]  # no temp files left
+
+
+def _source_dir(tmp_path: Path, entries: dict, segments: str = "") -> Path:
+    data = tmp_path / "src"
+    data.mkdir(exist_ok=True)
+    (data / "wav.scp").write_text("".join(f"{key} {value}\n" for key, value in sorted(entries.items())))
+    if segments:
+        (data / "segments").write_text(segments)
+    return data
+
+
+def test_crop_reads_equal_whole_then_slice_for_every_format(tmp_path):
+    speech = load_audio(str(OPUS), 16000)
+    write_audio(tmp_path / "a.wav", speech, 16000)
+    write_audio(tmp_path / "a.flac", speech, 16000)
+    with ArkScpWriter(tmp_path / "w.ark", tmp_path / "w.scp") as writer:
+        writer.write_wave("other", speech[:999], 16000)
+        writer.write_wave("ark", speech, 16000)
+    entries = {"wav": tmp_path / "a.wav", "flac": tmp_path / "a.flac", "opus": OPUS,
+               "ark": read_scp(tmp_path / "w.scp")["ark"], "pipe": f"cat {shlex.quote(str(OPUS))} |"}
+    source = AudioSource.from_data_dir(_source_dir(tmp_path, entries), 16000)
+    for utt in entries:
+        whole = source.read(utt)
+        assert source.num_samples(utt) == whole.shape[0] == speech.shape[0], utt
+        assert np.max(np.abs(whole - speech)) <= 1 / 32768 + 1e-7, utt  # 16-bit storage at most
+        for start, count in ((0, 400), (12345, 16000), (speech.shape[0] - 3200, 3200)):
+            np.testing.assert_array_equal(source.read(utt, start, count), whole[start:start + count], err_msg=utt)
+    np.testing.assert_array_equal(source.read("ark"), kaldiio.load_mat(entries["ark"])[1] / 32768)
+    with pytest.raises(InputError, match=r"wav.scp:1: utterance 'ark': cannot read samples .* it has"):
+        source.read("ark", speech.shape[0] - 10, 11)
+
+
+def test_crops_honour_segments_and_resampling(tmp_path):
+    speech = load_audio(str(OPUS), 16000)
+    write_audio(tmp_path / "a.wav", speech, 16000)
+    data = _source_dir(tmp_path, {"rec": tmp_path / "a.wav"}, "s1 rec 0.5 1.5\ns2 rec 1.0 -1\n")
+    source = AudioSource.from_data_dir(data, 16000)
+    assert source.utts == ["s1", "s2"] and source.num_samples("s1") == 16000
+    np.testing.assert_array_equal(source.read("s1", 100, 800), load_audio(str(tmp_path / "a.wav"))[8100:8900])
+    assert source.num_samples("s2") == speech.shape[0] - 16000
+    assert source.where("s2") == f"{data / 'wav.scp'}:1 (segments {data / 'segments'}:2)"
+    at8k = AudioSource.from_data_dir(data, 8000)
+    assert at8k.num_samples("s1") == 8000
+    reference = resample(load_audio(str(tmp_path / "a.wav"))[8000:24000], 16000, 8000)
+    np.testing.assert_allclose(at8k.read("s1"), reference, atol=1e-6)
+    # An interior crop matches the resampled whole up to the filter's edge effects.
+    assert np.max(np.abs(at8k.read("s1", 2000, 1000) - reference[2000:3000])) < 2e-3
+
+
+def _truncated_wav(tmp_path: Path) -> Path:
+    write_audio(tmp_path / "full.wav", 0.1 * np.ones(32000, dtype=np.float32), 16000)
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:44 + 1000])
+    return tmp_path / "cut.wav"
+
+
+def test_truncated_wav_is_an_error_naming_both_lengths(tmp_path):
+    cut = _truncated_wav(tmp_path)
+    expected = r" is truncated: its WAV header says 32000 samples \(64000 bytes\) but it holds 500 samples"
+    with pytest.raises(InputError, match=r"x.scp:3: utterance 'u': audio file '.*cut.wav'" + expected):
+        load_audio(str(cut), source="x.scp", line=3, key="u")
+    with pytest.raises(InputError, match=r"pipe 'cat .*cut.wav \|'" + expected):
+        load_audio(f"cat {cut} |")
+    source = AudioSource.from_data_dir(_source_dir(tmp_path, {"a": cut, "b": f"cat {cut} |"}), 16000)
+    for utt in ("a", "b"):
+        with pytest.raises(InputError, match=expected):
+            source.read(utt, 0, 100)
+    with pytest.raises(InputError, match=r"2 bad audio entries:\n  .*wav.scp:1: .*\n  .*wav.scp:2: "):
+        source.check(400)
+    # A streaming writer's "unknown" size (sox/ffmpeg to a pipe) is not a promise: read what is there.
+    streamed = bytearray((tmp_path / "full.wav").read_bytes()[:44 + 1000])
+    assert streamed[36:40] == b"data"
+    streamed[40:44] = b"\xff\xff\xff\xff"
+    (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
+    streamed_samples = load_audio(f"cat {tmp_path / 'streamed.wav'} |")
+    assert streamed_samples.shape == (500,)
+    np.testing.assert_allclose(streamed_samples, 0.1, atol=1e-4)
+
+
+def test_pipe_failure_upstream_shows_its_stderr(tmp_path):
+    entry = f"cat {tmp_path / 'missing.wav'} | cat |"
+    with pytest.raises(InputError, match=r"wav.scp:4: .*failed with exit code 1: cat: .*missing.wav: No such file"):
+        load_audio(entry, source="wav.scp", line=4)
+
+
+def test_check_lists_short_and_missing_entries(tmp_path):
+    write_audio(tmp_path / "short.wav", np.zeros(300, dtype=np.float32), 16000)
+    data = _source_dir(tmp_path, {"a": OPUS, "b": tmp_path / "short.wav", "c": tmp_path / "none.wav"})
+    source = AudioSource.from_data_dir(data, 16000)
+    with pytest.raises(InputError) as info:
+        source.check(400)
+    lines = str(info.value).splitlines()
+    assert lines[0].endswith("2 bad audio entries:")
+    assert lines[1].strip() == f"{data / 'wav.scp'}:2: utterance 'b' has 300 samples; expected at least 400"
+    assert lines[2].strip().startswith(f"{data / 'wav.scp'}:3: utterance 'c': audio file") and "not found" in lines[2]
+    (data / "wav.scp").write_text(f"a {OPUS}\nb {tmp_path / 'short.wav'}\n")
+    AudioSource.from_data_dir(data, 16000).check(300)  # all fine: no error

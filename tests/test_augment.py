@@ -24,6 +24,7 @@ from wespeaker_like.augment import (
     snr_db,
     speed_perturb_data_dir,
 )
+from wespeaker_like.augment.profiles import PRESETS, build_profiles
 from wespeaker_like.augment.rir import rng_for
 from wespeaker_like.bin import augment_data_dir as augment_cli
 from wespeaker_like.bin import make_noise_resources as noise_cli
@@ -185,6 +186,57 @@ def test_augmenter_apply_probabilities(res):
         Augmenter(resources, types=("music",))
     with pytest.raises(ValueError, match="summing to <= 1"):
         Augmenter(resources, types=("noise",), probs=(1.5,))
+
+
+def test_profiles_draw_their_documented_probabilities(res):
+    resources = AugmentResources.from_dirs(rirs=res["rirs"], noise=res["noise"], music=res["music"],
+                                           speech=res["train"])
+    profiles = build_profiles({name: None for name in PRESETS}, resources)
+    draws = 12000
+
+    chains = [profiles["sdpn"].choose(np.random.default_rng([7, i])) for i in range(draws)]
+    additive = ("noise", "babble", "music")
+    groups = {"none": 0.0, "reverb": 0.0, "one additive": 0.0, "reverb + additive": 0.0}
+    for chain in chains:
+        key = ("none" if not chain else "reverb" if chain == ("reverb",) else
+               "one additive" if len(chain) == 1 else "reverb + additive")
+        groups[key] += 1 / draws
+        assert chain in ((), ("reverb",)) or chain[-1] in additive
+    for key, expected in (("none", 1 / 6), ("reverb", 1 / 8), ("one additive", 3 / 8), ("reverb + additive", 1 / 3)):
+        assert abs(groups[key] - expected) < 0.015, key
+    assert all(abs(np.mean([c[-1:] == (t,) for c in chains if c and c[-1] != "reverb"]) - 1 / 3) < 0.02
+               for t in additive)
+    unsup = [profiles["voxceleb_unsupervised"].choose(np.random.default_rng([8, i])) for i in range(draws)]
+    assert abs(np.mean([c == ("reverb",) for c in unsup]) - 0.25) < 0.015 and all(len(c) == 1 for c in unsup)
+    speaker3d = [profiles["3dspeaker"].choose(np.random.default_rng([9, i])) for i in range(draws)]
+    assert abs(np.mean([c == () for c in speaker3d]) - 0.2) < 0.015
+    assert abs(np.mean([c == ("reverb", "noise") for c in speaker3d]) - 0.8 / 3) < 0.015
+    kaldi = [profiles["kaldi"].choose(np.random.default_rng([10, i])) for i in range(draws)]
+    assert {c for c in kaldi} == {("reverb",), ("noise",), ("music",), ("babble",)}
+    assert profiles["kaldi"].augmenter.config.babble_snr == (13, 20)
+    assert profiles["kaldi"].augmenter.config.num_babble == (3, 7)
+
+
+def test_profile_reverb_gain_and_chain(res):
+    resources = AugmentResources.from_dirs(rirs=res["rirs"], noise=res["noise"])
+    speech = 0.1 * _speech(res) / np.abs(_speech(res)).max()
+    profiles = build_profiles({"gain": {"choices": [["reverb"]], "reverb_gain_db": [-7, 3]},
+                               "both": {"preset": "reverb_noise", "noise_snr": [5, 5]}}, resources)
+    gains = []
+    for seed in range(8):
+        drawn = {}
+        out = profiles["gain"].apply(speech, np.random.default_rng(seed), drawn=drawn)
+        measured = 10 * np.log10(np.mean(out.astype(float) ** 2) / np.mean(speech.astype(float) ** 2))
+        assert drawn["types"] == ("reverb",) and abs(measured - drawn["reverb_gain_db"]) < 0.01
+        gains.append(drawn["reverb_gain_db"])
+    assert -7 <= min(gains) and max(gains) <= 3 and np.ptp(gains) > 2
+    drawn = {}
+    out = profiles["both"].apply(speech, np.random.default_rng(0), drawn=drawn)
+    assert drawn["types"] == ("reverb", "noise") and drawn["noise_snr"] == 5.0 and out.shape == speech.shape
+    with pytest.raises(ValueError, match="unknown preset 'sdpnn'"):
+        build_profiles({"x": {"preset": "sdpnn"}}, resources)
+    with pytest.raises(ValueError, match="weights .* must be one non-negative number per choice"):
+        build_profiles({"x": {"choices": [["noise"]], "weights": [1, 2]}}, resources)
 
 
 def test_augment_data_dir_real_corpus(res):

@@ -5,6 +5,8 @@
 - ``rir``: ``simulate_rirs`` (pyroomacoustics shoebox rooms), ``reverberate``, ``rng_for``.
 - ``additive``: ``add_noise`` at an SNR, ``babble_noise``, ``snr_db``, ``limit_peak``.
 - ``augmenter``: ``Augmenter`` — the one implementation used offline and on the fly.
+- ``profiles``: named on-the-fly profiles (``PRESETS``: kaldi, 3dspeaker, sdpn, voxceleb_unsupervised,
+  reverb_noise), ``AugmentProfile``, ``build_profiles``.
 - ``offline``: ``augment_data_dir``, ``speed_perturb_data_dir`` (stage 2 data dirs).
 """
 

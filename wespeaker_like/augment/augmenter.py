@@ -47,6 +47,8 @@ class AugmentConfig:
     babble_snr: Tuple[float, float] = (13.0, 20.0)
     num_babble: Tuple[int, int] = (3, 7)
     peak: float = 0.99
+    # Output gain of reverb in dB (amplitude, 20 log10), e.g. SDPN's (-7, 3); (0, 0) draws nothing.
+    reverb_gain_db: Tuple[float, float] = (0.0, 0.0)
 
     def as_dict(self) -> dict:
         """JSON-friendly form (tuples as lists); ``from_dict`` inverts it."""
@@ -84,6 +86,7 @@ class Augmenter:
         self.sample_rate = sample_rate
         self.config = config or AugmentConfig()
         self._rng = np.random.default_rng(seed)
+        self._rir_spectra: dict = {}  # RIR id -> its FFTs (see ``reverberate``)
 
     def rng_for(self, utt: str, aug_type: str) -> np.random.Generator:
         """The generator offline augmentation uses for (this seed, ``utt``, ``aug_type``)."""
@@ -108,25 +111,37 @@ class Augmenter:
         return self.augment(samples, aug_type, rng, speaker)
 
     def augment(self, samples: np.ndarray, aug_type: str, rng: np.random.Generator,
-                speaker: Optional[str] = None) -> np.ndarray:
-        """Apply one given type to (N,) float32 samples -> (N,) float32 (deterministic given ``rng``)."""
+                speaker: Optional[str] = None, drawn: Optional[dict] = None) -> np.ndarray:
+        """Apply one given type to (N,) float32 samples -> (N,) float32 (deterministic given ``rng``).
+
+        ``drawn``, if given, receives what was drawn: ``{"<type>_snr": dB}`` or ``{"reverb_gain_db": dB}``.
+        """
+        drawn = {} if drawn is None else drawn
         samples = np.asarray(samples, dtype=np.float32)
         n = samples.shape[0]
         if n == 0:
             raise ValueError("cannot augment empty audio")
         cfg, res, rate = self.config, self.resources, self.sample_rate
         if aug_type == "reverb":
-            rir = res.rirs.load(res.rirs.random_id(rng), rate)
-            out = reverberate(samples, rir)
+            key = res.rirs.random_id(rng)
+            out = reverberate(samples, res.rirs.load(key, rate), self._rir_spectra, (key, rate))
+            if tuple(cfg.reverb_gain_db) != (0.0, 0.0):
+                drawn["reverb_gain_db"] = rng.uniform(*cfg.reverb_gain_db)
+                out = (out * 10.0 ** (drawn["reverb_gain_db"] / 20.0)).astype(np.float32)
         elif aug_type == "noise":
-            out = add_noise(samples, res.noise.random_segment(rng, n, rate), rng.uniform(*cfg.noise_snr))
+            noise = res.noise.random_segment(rng, n, rate)
+            drawn["noise_snr"] = rng.uniform(*cfg.noise_snr)
+            out = add_noise(samples, noise, drawn["noise_snr"])
         elif aug_type == "music":
-            out = add_noise(samples, res.music.random_segment(rng, n, rate), rng.uniform(*cfg.music_snr))
+            music = res.music.random_segment(rng, n, rate)
+            drawn["music_snr"] = rng.uniform(*cfg.music_snr)
+            out = add_noise(samples, music, drawn["music_snr"])
         elif aug_type == "babble":
             count = int(rng.integers(cfg.num_babble[0], cfg.num_babble[1] + 1))
             keys = res.speech.random_keys(rng, count, exclude_speaker=speaker)
             talkers = [res.speech.random_segment(rng, n, rate, key=key) for key in keys]
-            out = add_noise(samples, babble_noise(talkers), rng.uniform(*cfg.babble_snr))
+            drawn["babble_snr"] = rng.uniform(*cfg.babble_snr)
+            out = add_noise(samples, babble_noise(talkers), drawn["babble_snr"])
         else:
             raise ValueError(f"unknown augmentation type '{aug_type}' (expected one of {', '.join(AUG_TYPES)})")
         return limit_peak(out, cfg.peak)

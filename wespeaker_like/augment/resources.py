@@ -78,8 +78,9 @@ class Resource:
     the needed part of a recording longer than ``WHOLE_SECONDS``.
     """
 
-    def __init__(self, path: str | Path, cache_samples: int = 4_000_000):
+    def __init__(self, path: str | Path, cache_samples: int = 4_000_000, whole_seconds: float = WHOLE_SECONDS):
         self.path = Path(path)
+        self.whole_seconds = whole_seconds  # on the fly: items up to this long are held whole, resampled once
         if not self.path.is_dir():
             raise InputError(self.path, "resource directory not found (expected a dir with wav.scp and utt2dur)")
         wav_scp = self.path / "wav.scp"
@@ -217,7 +218,7 @@ class Resource:
                        key: Optional[str] = None) -> np.ndarray:
         """A random stretch of ``num_samples`` at ``sample_rate`` from a random (or the given) item.
 
-        Items up to ``WHOLE_SECONDS`` long are loaded whole (and cached) and cut at a random
+        Items up to ``whole_seconds`` (default ``WHOLE_SECONDS``) long are loaded whole (and cached) and cut at a random
         offset; of a longer one only the stretch (plus a little for the resampling filter) is
         read. An item shorter than ``num_samples`` is tiled. Returns (num_samples,) float32.
         """
@@ -226,7 +227,7 @@ class Resource:
         if total == 0:
             item = self.items[key]
             raise InputError(item.source, f"'{key}': audio '{item.entry}' is empty", item.line)
-        if total <= WHOLE_SECONDS * rate:
+        if total <= self.whole_seconds * rate:
             samples = self.load(key, sample_rate)
             offset = int(rng.integers(0, samples.shape[0] - num_samples + 1)) if samples.shape[0] > num_samples else 0
             return fit_length(samples[offset:], num_samples)
@@ -283,10 +284,14 @@ class AugmentResources:
     @classmethod
     def from_dirs(cls, rirs: str | Path | None = None, noise: str | Path | None = None,
                   music: str | Path | None = None, speech: str | Path | None = None,
-                  cache_samples: int = 4_000_000) -> "AugmentResources":
-        """Open the given dirs; ``speech`` may be a Kaldi data dir (its utt2spk is used for babble)."""
+                  cache_samples: int = 4_000_000, whole_seconds: float = WHOLE_SECONDS) -> "AugmentResources":
+        """Open the given dirs; ``speech`` may be a Kaldi data dir (its utt2spk is used for babble).
+
+        On the fly, a ``whole_seconds`` above the longest item and a ``cache_samples`` above the
+        total keep every resource in memory at the target rate after its first use.
+        """
         def open_dir(path):
-            return None if path is None else Resource(path, cache_samples=cache_samples)
+            return None if path is None else Resource(path, cache_samples=cache_samples, whole_seconds=whole_seconds)
 
         return cls(open_dir(rirs), open_dir(noise), open_dir(music), open_dir(speech))
 

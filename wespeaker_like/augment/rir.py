@@ -35,11 +35,11 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+import scipy.fft
 import soundfile
-from scipy.signal import fftconvolve
 
 from wespeaker_like.audio.io import write_audio
 
@@ -137,30 +137,48 @@ def simulate_rir(room: Room, source: np.ndarray, mic: np.ndarray, rng: np.random
     return (rir / peak).astype(np.float32)
 
 
-def reverberate(speech: np.ndarray, rir: np.ndarray) -> np.ndarray:
+# Bound of a reverberation spectrum cache (RIRs x FFT sizes; training crops have few sizes).
+MAX_CACHED_SPECTRA = 4096
+
+
+def reverberate(speech: np.ndarray, rir: np.ndarray, spectra: Optional[dict] = None, key: object = None) -> np.ndarray:
     """Convolve (N,) speech with an energy-normalised RIR (L,) -> (N,) float32.
 
     As Kaldi's ``wav-reverberate --shift-output --normalize-output``: the output is shifted so the
     direct path lines up with the input (shift = first RIR sample reaching half the RIR's peak
     magnitude: the direct path, even where later coherent reflections are stronger), truncated to
     the input length, and rescaled to the input's mean *power* (not its peak).
+
+    FFT convolution in float32. ``spectra`` (a dict the caller keeps) with a ``key`` naming the RIR
+    caches the RIR's spectrum per FFT size, so on-the-fly reverberation of equal-length crops
+    transforms each RIR once.
     """
-    h = np.asarray(rir, dtype=np.float64)
-    energy = np.sum(h * h)
-    if energy <= 0:
-        raise ValueError("RIR is all zeros")
-    h = h / np.sqrt(energy)
-    magnitude = np.abs(h)
-    shift = int(np.argmax(magnitude >= 0.5 * magnitude.max()))
-    x = np.asarray(speech, dtype=np.float64)
+    cached = spectra.get(key) if spectra is not None else None
+    if cached is None:
+        h = np.asarray(rir, dtype=np.float64)
+        energy = np.sum(h * h)
+        if energy <= 0:
+            raise ValueError("RIR is all zeros")
+        h = (h / np.sqrt(energy)).astype(np.float32)
+        magnitude = np.abs(h)
+        cached = {"h": h, "shift": int(np.argmax(magnitude >= 0.5 * magnitude.max()))}
+        if spectra is not None:
+            if len(spectra) >= MAX_CACHED_SPECTRA:
+                spectra.clear()
+            spectra[key] = cached
+    h, shift = cached["h"], cached["shift"]
+    x = np.asarray(speech, dtype=np.float32)
     n = x.shape[0]
-    y = fftconvolve(x, h)[shift:shift + n]
+    size = scipy.fft.next_fast_len(n + h.shape[0] - 1, real=True)
+    if size not in cached:
+        cached[size] = scipy.fft.rfft(h, size)
+    y = scipy.fft.irfft(scipy.fft.rfft(x, size) * cached[size], size)[shift:shift + n]
     if y.shape[0] < n:
         y = np.pad(y, (0, n - y.shape[0]))
-    power_in, power_out = np.mean(x * x), np.mean(y * y)
+    power_in, power_out = np.mean(np.square(x, dtype=np.float64)), np.mean(np.square(y, dtype=np.float64))
     if power_out > 0:
-        y *= np.sqrt(power_in / power_out)
-    return y.astype(np.float32)
+        y = y * np.float32(np.sqrt(power_in / power_out))
+    return y.astype(np.float32, copy=False)
 
 
 def rir_id(room_index: int, rir_index: int) -> str:

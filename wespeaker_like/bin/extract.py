@@ -7,23 +7,36 @@ Per job (``$extract_cmd JOB=1:nj``)::
 
 then ``... --num_jobs nj --merge`` writes ``out_dir/xvector.scp``. The network is rebuilt from
 ``exp_dir/config.yaml`` and ``exp_dir/final_model.pt``; the embedding is the objective's
-``embedding_model()`` output. Finished jobs are skipped on a rerun.
+``embedding_model()`` output. A finished job is skipped on a rerun only when the model file, the
+front-end settings and its utterances' input entries are unchanged (``features.jobs.KeyedJob``).
+
+Input (``--source``): the data dir's ``feats.scp`` (stage 3), or its audio (``wav.scp`` + ``segments``,
+files, pipes or wave-ark entries) through the front-end of the saved config's ``features:`` section, so a
+raw-audio experiment needs no stage 3; ``auto`` takes feats.scp when the data dir has one. Either way the
+saved ``features.norm`` is applied. A model input size other than the front-end's output, or a
+non-finite embedding, stops the job with a message and writes nothing.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import logging
 import sys
 from pathlib import Path
+from typing import List, Tuple
 
+import numpy as np
 import torch
 
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import DataDir, job_split, write_table
 from wespeaker_like.data.scp import load_matrix, read_scp
 from wespeaker_like.errors import InputError
+from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
-from wespeaker_like.features.kaldi_features import apply_cmn
+from wespeaker_like.features.frontends import FrontEnd, build_frontend, check_model_input_dim
+from wespeaker_like.features.jobs import KeyedJob, remove_unreferenced
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.training.checkpoint import load_checkpoint, load_matching_state
 from wespeaker_like.training.schema import load_experiment_config
@@ -31,12 +44,18 @@ from wespeaker_like.training.schema import load_experiment_config
 log = logging.getLogger("extract")
 
 
-def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: str = "cpu") -> tuple:
-    """(eval-mode embedding network, config dict) from an experiment directory."""
+def experiment_config(exp_dir: Path) -> dict:
+    """The config training saved in ``exp_dir``, loaded and checked as training loads it."""
     config_path = exp_dir / "config.yaml"
     if not config_path.is_file():
         raise InputError(config_path, "not found: train the model first (stage 4)")
-    cfg = load_experiment_config(config_path)
+    return load_experiment_config(config_path)
+
+
+def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: str = "cpu") -> tuple:
+    """(eval-mode embedding network, config dict) from an experiment directory."""
+    config_path = exp_dir / "config.yaml"
+    cfg = experiment_config(exp_dir)
     checkpoint = checkpoint or exp_dir / "final_model.pt"
     if not checkpoint.is_file():
         raise InputError(checkpoint, "not found: training has not finished (stage 4)")
@@ -47,45 +66,130 @@ def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: 
     return model.to(device).eval(), cfg
 
 
+def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
+    """The training front-end from a saved config, checked against the model's input size.
+
+    A config saved before ``features.norm`` existed normalised as ``dataset.cmn`` said.
+    """
+    features = dict(cfg.get("features") or {})
+    if "norm" not in features:
+        features["norm"] = "cmn" if cfg.get("dataset", {}).get("cmn", True) else "none"
+    frontend = build_frontend(features, str(config_path))
+    check_model_input_dim(frontend, cfg.get("model", {}), str(config_path))
+    return frontend
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class ExtractionInput:
+    """The data dir's utterances and their model input, (T, dim) tensors, from feats.scp or the audio
+    through the saved front-end; ``plan(job)`` gives a job's share and its keyed outputs, whose
+    fingerprint covers the model file, the front-end settings and each utterance's input entry."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        utts = DataDir.load(args.data_dir).utts  # input errors first, before the experiment's
+        self.frontend = saved_frontend(experiment_config(args.exp_dir), args.exp_dir / "config.yaml")
+        self.feats_scp = args.data_dir / "feats.scp"
+        if args.source == "feats" or (args.source == "auto" and self.feats_scp.is_file()):
+            self.feats, self.audio = read_scp(self.feats_scp), None
+            self.utts = [u for u in utts if u in self.feats]
+        else:
+            self.feats, self.audio = None, AudioSource.from_data_dir(args.data_dir, self.frontend.sample_rate)
+            self.utts = utts
+        model_file = args.checkpoint or args.exp_dir / "final_model.pt"
+        if not model_file.is_file():
+            raise InputError(model_file, "not found: training has not finished (stage 4)")
+        self.model_digest = file_digest(model_file)
+
+    def plan(self, job: int) -> Tuple[List[str], KeyedJob]:
+        utts = job_split(self.utts, job, self.args.num_jobs)
+        entries = [self.feats[utt] if self.feats is not None else self.audio.describe(utt) for utt in utts]
+        inputs = {"model": self.model_digest, "features": self.frontend.cfg, "input": entries}
+        return utts, KeyedJob(self.args.out_dir, "xvector", job, inputs)
+
+    def __call__(self, utt: str) -> torch.Tensor:
+        frontend = self.frontend
+        if self.feats is not None:
+            mat = load_matrix(self.feats[utt], self.feats_scp, utt)
+            if mat.ndim != 2 or mat.shape[1] != frontend.dim:
+                raise InputError(self.feats_scp, f"utterance '{utt}' has features of shape {mat.shape} but the "
+                                 f"saved front-end ({self.args.exp_dir / 'config.yaml'}: features) gives "
+                                 f"{frontend.dim}-d features; redo stage 3 with the experiment's config")
+            return frontend.normalise(mat)
+        samples = self.audio.read(utt)
+        if frontend.num_frames(samples.shape[0]) == 0:
+            raise self.audio.error(utt, f"audio has {samples.shape[0]} samples; expected at least "
+                                   f"{frontend.window} for one {frontend.kind} frame")
+        return frontend(samples)
+
+
+def run_job(args: argparse.Namespace, model_input: ExtractionInput, device: str) -> None:
+    """Embeddings of the job's share, unless its keyed output for the same model and input exists."""
+    utts, plan = model_input.plan(args.job)
+    plan.remove_stale_temporaries()
+    if job_is_done(plan.path("scp"), utts):
+        log.info("job %d: %s already complete with the same model and input, skipping", args.job, plan.path("scp"))
+        return
+    reason = plan.why_changed()
+    if reason:
+        log.warning("job %d: redoing it because %s", args.job, reason)
+    model, _ = load_embedding_model(args.exp_dir, args.checkpoint, device)
+    with torch.inference_mode(), ArkScpWriter(plan.path("ark"), plan.path("scp")) as writer:
+        for utt in utts:
+            embedding = model(model_input(utt).unsqueeze(0).to(device)).squeeze(0).float().cpu().numpy()
+            if not np.isfinite(embedding).all():
+                raise InputError(args.checkpoint or args.exp_dir / "final_model.pt",
+                                 f"the embedding of utterance '{utt}' is not finite (NaN or inf): the model has "
+                                 f"diverged or its input is broken; no embeddings written for job {args.job}")
+            writer.write(utt, embedding)
+        plan.record_inputs()
+    log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
+
+
+def merge(args: argparse.Namespace, model_input: ExtractionInput) -> None:
+    plans = [model_input.plan(job)[1] for job in range(1, args.num_jobs + 1)]
+    for plan in plans:
+        if not plan.path("scp").is_file() and plan.why_changed():
+            raise InputError(plan.path("scp"), f"extraction job {plan.job} has no output for the current model "
+                             f"and input ({plan.why_changed()}); rerun the stage")
+    embeddings = merge_job_scps([plan.path("scp") for plan in plans], "extraction")
+    write_table(args.out_dir / "xvector.scp", embeddings)
+    remove_unreferenced(args.out_dir, "xvector", plans)
+    log.info("%s: %d embeddings", args.out_dir / "xvector.scp", len(embeddings))
+
+
 @entry_point("extract")
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__)
     parser.add_argument("--exp_dir", required=True, type=Path)
-    parser.add_argument("--data_dir", required=True, type=Path, help="data dir with feats.scp")
+    parser.add_argument("--data_dir", required=True, type=Path, help="data dir with feats.scp or audio (wav.scp)")
     parser.add_argument("--out_dir", required=True, type=Path)
     parser.add_argument("--num_jobs", type=int, default=1)
     parser.add_argument("--job", type=int)
     parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--source", default="auto", choices=["auto", "feats", "audio"],
+                        help="feats.scp, or the audio through the saved front-end (auto: feats.scp if present)")
     parser.add_argument("--checkpoint", type=Path, help="default: exp_dir/final_model.pt")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    scps = [args.out_dir / f"xvector.{job}.scp" for job in range(1, args.num_jobs + 1)]
-    if args.merge:
-        embeddings = merge_job_scps(scps, "extraction")
-        write_table(args.out_dir / "xvector.scp", embeddings)
-        log.info("%s: %d embeddings", args.out_dir / "xvector.scp", len(embeddings))
-        return 0
-    if args.job is None:
-        parser.error("--job is required unless --merge is given")
-    feats_scp = args.data_dir / "feats.scp"
-    feats = read_scp(feats_scp)
-    utts = job_split([u for u in DataDir.load(args.data_dir).utts if u in feats], args.job, args.num_jobs)
-    scp = scps[args.job - 1]
-    if job_is_done(scp, utts):
-        log.info("job %d: %s already complete, skipping", args.job, scp)
-        return 0
+    if not args.merge and (args.job is None or not 1 <= args.job <= args.num_jobs):
+        parser.error("--job must be in 1..--num_jobs unless --merge is given")
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     torch.set_num_threads(args.num_threads)
-    model, cfg = load_embedding_model(args.exp_dir, args.checkpoint, device)
-    cmn = cfg.get("dataset", {}).get("cmn", True)
-    with torch.inference_mode(), ArkScpWriter(args.out_dir / f"xvector.{args.job}.ark", scp) as writer:
-        for utt in utts:
-            mat = load_matrix(feats[utt], feats_scp, utt)
-            x = torch.from_numpy(apply_cmn(mat) if cmn else mat).float().unsqueeze(0).to(device)
-            writer.write(utt, model(x).squeeze(0).float().cpu().numpy())
-    log.info("job %d: %d embeddings on %s", args.job, len(utts), device)
+    model_input = ExtractionInput(args)
+    if args.merge:
+        merge(args, model_input)
+    else:
+        run_job(args, model_input, device)
     return 0
 
 

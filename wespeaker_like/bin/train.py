@@ -22,6 +22,7 @@ import yaml
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.dataset import FeatureDataset, build_batch_sampler, collate
 from wespeaker_like.errors import InputError
+from wespeaker_like.features.frontends import check_model_input_dim
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.registry import OBJECTIVES
 from wespeaker_like.training.config import save_config
@@ -29,6 +30,7 @@ from wespeaker_like.training.checkpoint import move_aside
 from wespeaker_like.training.distributed import barrier, cleanup, init_distributed
 from wespeaker_like.training.schema import load_experiment_config
 from wespeaker_like.training.trainer import Trainer
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -67,11 +69,23 @@ def prepare_exp_dir(exp_dir: Path, cfg, start_over: bool, is_main: bool, log) ->
 def train(cfg, args, dist, log, threads) -> None:
     """Build the data, objective and trainer, resume if possible, and train to the end."""
     label_names = OBJECTIVES.get(cfg["objective"]["name"]).label_names
-    dataset = FeatureDataset(args.train_data, label_names, cmn=cfg["dataset"]["cmn"])
+    try:
+        dataset = FeatureDataset.from_config(args.train_data, cfg["dataset"], cfg["features"], label_names)
+    except InputError:
+        raise
+    except ValueError as exc:  # dataset options that do not fit together
+        raise InputError(args.config, f"{exc} (dataset / features)") from None
+    if dataset.source == "audio":
+        check_model_input_dim(dataset.frontends["default"], cfg["model"])
     num_classes = {name: dataset.num_classes(name) for name in dataset.label_maps}
     seed_everything(cfg["seed"])
     objective = build_objective(cfg["objective"], cfg["model"], num_classes)
-    dataset.views = objective.views
+    try:
+        dataset.views = objective.views
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(args.config, f"{exc} (the views of objective '{cfg['objective']['name']}')") from None
     try:
         sampler = build_batch_sampler(cfg["dataset"]["sampler"], dataset, cfg["seed"], dist.rank, dist.world_size)
     except ValueError as exc:
@@ -97,7 +111,7 @@ def train(cfg, args, dist, log, threads) -> None:
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
-    parser.add_argument("--train_data", required=True, type=Path, help="data dir with feats.scp and utt2spk")
+    parser.add_argument("--train_data", required=True, type=Path, help="data dir with utt2spk and feats.scp (or wav.scp for dataset.source: audio)")
     parser.add_argument("--exp_dir", required=True, type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted config overrides")
     parser.add_argument("--start_over", "--start-over", action="store_true",

@@ -1,3 +1,3 @@
-"""Acoustic features (Kaldi-compatible fbank/MFCC via torchaudio.compliance.kaldi) and CMN."""
+"""Front-ends (Kaldi fbank/MFCC, log-magnitude STFT, log-mel) with their normalisations, and ark/scp I/O."""
 
-from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS, compute_features, apply_cmn  # noqa: F401
+from wespeaker_like.features.frontends import FEATURE_DEFAULTS, FrontEnd, build_frontend  # noqa: F401

@@ -7,12 +7,14 @@ treat an existing scp as "this job is done".
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import kaldiio
 import numpy as np
+import soundfile
 
 from wespeaker_like.data.scp import read_scp
 from wespeaker_like.errors import InputError
@@ -37,6 +39,16 @@ class ArkScpWriter:
         offset = self._handle.tell() + len(key.encode("utf-8")) + 1
         kaldiio.save_ark(self._handle, {key: np.ascontiguousarray(array, dtype=np.float32)})
         self._entries.append((key, offset))
+
+    def write_wave(self, key: str, samples: np.ndarray, sample_rate: int) -> None:
+        """A Kaldi wave-ark entry: (S,) float in [-1, 1] stored as 16-bit PCM WAV; the scp offset points
+        at its RIFF header."""
+        pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32768), -32768, 32767).astype("<i2")
+        encoded = io.BytesIO()
+        soundfile.write(encoded, pcm, sample_rate, format="WAV", subtype="PCM_16")
+        self._handle.write(f"{key} ".encode("utf-8"))
+        self._entries.append((key, self._handle.tell()))
+        self._handle.write(encoded.getvalue())
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._handle.close()

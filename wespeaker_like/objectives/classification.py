@@ -2,7 +2,8 @@
 
 Covers the softmax (CE), AM-softmax and AAM-softmax baselines; the AAM margin can follow a
 schedule (``margin_schedule: {start_epoch, end_epoch, initial, kind}``: WeSpeaker's warm-up from
-0 to the final margin).
+0 to the final margin). With raw audio, ``augment`` names the dataset's on-the-fly augmentation
+profile for the crop and ``spec_augment`` its masks (``dataset.views.SpecAugment`` fields).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ class Classification(Objective):
     nested_specs = {"loss": LOSSES}
 
     def __init__(self, model: Mapping, num_classes: Mapping[str, int], loss: Optional[Mapping] = None,
-                 num_frames: int = 200, margin_schedule: Optional[Mapping] = None):
+                 num_frames: int = 200, margin_schedule: Optional[Mapping] = None, augment: Optional[str] = None,
+                 spec_augment: Optional[Mapping] = None):
         super().__init__()
-        self.views = [View(num_frames)]
+        self.views = [View.from_dict({"num_frames": num_frames, "augment": augment, "spec_augment": spec_augment})]
         self.backbone = build_model(model)
         loss = dict(loss or {"name": "aam", "margin": 0.2, "scale": 32.0})
         self.head = LOSSES.build(loss, embed_dim=self.backbone.embed_dim, num_classes=num_classes["spk"])

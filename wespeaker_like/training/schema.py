@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from wespeaker_like.errors import InputError
-from wespeaker_like.features.kaldi_features import FEATURE_DEFAULTS
+from wespeaker_like.features.frontends import FEATURE_DEFAULTS
 from wespeaker_like.registry import MODELS, OBJECTIVES, SCHEDULERS, Registry
 from wespeaker_like.training.config import OPEN, Config, check_keys, check_kwargs, load_config, with_defaults
 from wespeaker_like.training.step_groups import CLIP_MODES, OPTIMIZERS, SPEC_DEFAULTS, SUB_GROUP_DEFAULTS
@@ -20,7 +20,10 @@ from wespeaker_like.training.step_groups import CLIP_MODES, OPTIMIZERS, SPEC_DEF
 SCHEMA = {
     "seed": 42,
     "features": FEATURE_DEFAULTS,
-    "dataset": {"cmn": True, "num_workers": 1, "sampler": {"name": "random", "batch_size": 128}},
+    "dataset": {"cmn": True, "num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
+                # raw audio (source: audio) only: extra front-ends, on-the-fly augmentation, speed copies
+                "source": "auto", "frontends": OPEN, "augment": OPEN, "speed_perturb": [], "min_seconds": 0.0,
+                "skip_bad": False},
     "model": OPEN,
     "objective": OPEN,
     "optim": OPEN,

@@ -27,13 +27,19 @@ aug_types=reverb,noise,music,babble
 speed_perturb=false      # add 0.9x / 1.1x copies as new speakers
 num_gpus=0               # 0: train on the CPU (one process); N: torchrun with N GPU processes per node
 num_nodes=1              # >1: one torchrun per node through $train_cmd JOB=1:N, c10d rendezvous on node 1
+raw_audio=false          # true: train from data/train's audio, augmented on the fly (conf/ecapa_aam_raw.yaml)
+pack_audio=false         # with raw_audio: stage 3 packs data/train's audio into wave arks (data/train_packed)
 extract_device=cpu       # cpu | cuda | auto
 mean_norm=true           # subtract the training-set mean embedding before cosine scoring
 results_md=$recipe_dir/RESULTS.md
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
-  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--num_nodes N] [--speed_perturb true|false]"
+  [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--num_nodes N] [--speed_perturb true|false]
+  [--raw_audio true|false] [--pack_audio true|false]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
+if $raw_audio && [ "$config" = "$recipe_dir/conf/ecapa_aam.yaml" ]; then
+  config=$recipe_dir/conf/ecapa_aam_raw.yaml
+fi
 
 exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
 timings=$exp/stage_times
@@ -67,29 +73,53 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   python3 -m wespeaker_like.bin.simulate_rirs --out_dir "$data/rirs" --num_rooms "$num_rooms" --seed "$seed"
   python3 -m wespeaker_like.bin.make_noise_resources --src_dir "$noise_dir" --out_dir "$data/noise_res"
   src=$data/train
-  if $speed_perturb; then
+  if $raw_audio; then
+    echo "raw audio: resources only; the training crops are augmented on the fly in stage 4"
+  elif $speed_perturb; then
     python3 -m wespeaker_like.bin.speed_perturb_data_dir --src "$src" --out "$data/train_sp" \
       --audio_dir "$data/train_sp/audio" --factors 0.9,1.1 --nj "$nj" --combined_out "$data/train_sp_combined"
     src=$data/train_sp_combined
   fi
-  python3 -m wespeaker_like.bin.augment_data_dir --src "$src" --out "$data/train_aug" \
-    --audio_dir "$data/train_aug/audio" --types "$aug_types" --rirs "$data/rirs" \
-    --noise "$data/noise_res/noise" --music "$data/noise_res/music" --babble_from "$src" \
-    --seed "$seed" --nj "$nj" --combined_out "$data/train_combined"
+  if ! $raw_audio; then
+    python3 -m wespeaker_like.bin.augment_data_dir --src "$src" --out "$data/train_aug" \
+      --audio_dir "$data/train_aug/audio" --types "$aug_types" --rirs "$data/rirs" \
+      --noise "$data/noise_res/noise" --music "$data/noise_res/music" --babble_from "$src" \
+      --seed "$seed" --nj "$nj" --combined_out "$data/train_combined"
+  fi
   stage_end 2
 fi
 train_set=train_combined  # clean (+ speed-perturbed) + augmented copies
+raw_opts=()
+if $raw_audio; then
+  train_set=train  # its audio, augmented on the fly with the stage-2 resources
+  raw_opts=(dataset.augment.resources.rirs="$data/rirs" dataset.augment.resources.noise="$data/noise_res/noise"
+            dataset.augment.resources.music="$data/noise_res/music" dataset.augment.resources.speech="$data/train")
+  if $speed_perturb; then raw_opts+=("dataset.speed_perturb=[0.9,1.1]"); fi
+fi
+raw_train_set=$train_set
+if $raw_audio && $pack_audio; then train_set=train_packed; fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  stage_start 3 "fbank features"
-  for set in $train_set test; do
-    $feat_cmd --num-threads 1 JOB=1:$nj "$data/$set/log/make_features.JOB.log" \
+  if $raw_audio; then
+    stage_start 3 "no features: training and extraction read the audio"
+    if $pack_audio; then  # decode every recording once into wave arks; crops then read only their bytes
+      $feat_cmd --num-threads 1 JOB=1:$nj "$data/$raw_train_set/log/pack_audio.JOB.log" \
+        python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$raw_train_set" \
+          --feat_dir "$data/$raw_train_set/wav_ark" --pack "$data/$train_set" --job JOB --num_jobs $nj
+      python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$raw_train_set" \
+        --feat_dir "$data/$raw_train_set/wav_ark" --pack "$data/$train_set" --num_jobs $nj --merge
+    fi
+  else
+    stage_start 3 "features"
+    for set in $train_set test; do
+      $feat_cmd --num-threads 1 JOB=1:$nj "$data/$set/log/make_features.JOB.log" \
+        python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
+          --feat_dir "$data/$set/feats" --job JOB --num_jobs $nj
       python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
-        --feat_dir "$data/$set/feats" --job JOB --num_jobs $nj
-    python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
-      --feat_dir "$data/$set/feats" --num_jobs $nj --merge
-  done
-  # The clean training utterances (for the mean embedding of stage 6) share those features.
+        --feat_dir "$data/$set/feats" --num_jobs $nj --merge
+    done
+  fi
+  # The clean training utterances (for the mean embedding of stage 6) share those features or audio.
   subset_data_dir.sh --utt-list "$data/train/utt2spk" "$data/$train_set" "$data/train_clean"
   stage_end 3
 fi
@@ -107,22 +137,27 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     echo "progress: $exp/train.log (per node: $exp/log/train.node.N.log)"
     $train_cmd $gpu_opt --max-jobs-run "$num_nodes" JOB=1:$num_nodes "$exp/log/train.node.JOB.log" \
       torchrun_node.sh JOB $num_nodes $procs "$exp/rendezvous" -m wespeaker_like.bin.train \
-        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
+        "${raw_opts[@]}"
   else
     echo "progress: $exp/log/train.log"
     $train_cmd $gpu_opt "$exp/log/train.log" \
       torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
-        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device
+        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
+        "${raw_opts[@]}"
   fi
   stage_end 4
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   stage_start 5 "embeddings"
+  extract_source=feats
+  if $raw_audio; then extract_source=audio; fi  # through the saved front-end, as in training
   for set in test train_clean; do
     $extract_cmd JOB=1:$nj "$exp/embeddings/$set/log/extract.JOB.log" \
       python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
-        --out_dir "$exp/embeddings/$set" --job JOB --num_jobs $nj --device "$extract_device"
+        --out_dir "$exp/embeddings/$set" --job JOB --num_jobs $nj --device "$extract_device" \
+        --source "$extract_source"
     python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
       --out_dir "$exp/embeddings/$set" --num_jobs $nj --merge
   done

@@ -31,7 +31,7 @@ from wespeaker_like.data.corpora.common import (
     parallel_map, save_trials, speaker_video_utt, summary, write_data_dir,
 )
 from wespeaker_like.data.corpora.download import Archive
-from wespeaker_like.data.kaldi_dir import table_lines
+from wespeaker_like.data.kaldi_dir import numbered_lines, table_lines
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 
@@ -136,25 +136,24 @@ def read_meta_gender(path: Path) -> Dict[str, str]:
     TAB or comma separated, byte-order mark, CRLF, spaces around fields)."""
     genders: Dict[str, str] = {}
     with open(path, encoding="utf-8-sig", newline=None) as handle:
-        header = handle.readline()
-        separator = "\t" if "\t" in header else ","
-        columns = [field.strip().lower() for field in header.split(separator)]
-        if not columns or "gender" not in columns or not columns[0].endswith("id"):
+        lines = numbered_lines(handle, path)
+        header = next(lines, None)
+        text = header.text if header else ""
+        separator = "\t" if "\t" in text else ","
+        columns = [field.strip().lower() for field in text.split(separator)]
+        if "gender" not in columns or not columns[0].endswith("id"):
             raise InputError(path, f"expected a header '<VoxCeleb ID>{separator}...{separator}Gender{separator}...', "
-                             f"got '{header.strip()}'", 1)
+                             f"got '{text}'", header.number if header else 1)
         gender_column = columns.index("gender")
-        for number, raw in enumerate(handle, start=2):
-            if not raw.strip():
-                continue
-            fields = [field.strip() for field in raw.split(separator)]
+        for line in lines:
+            fields = [field.strip() for field in line.text.split(separator)]
             if len(fields) != len(columns):
-                raise InputError(path, f"expected {len(columns)} fields separated by {separator!r}, got "
-                                 f"'{raw.strip()}'", number)
+                raise line.error(f"expected {len(columns)} fields separated by {separator!r}, got '{line.text}'")
             speaker, gender = fields[0], fields[gender_column].lower()
             if gender not in ("m", "f"):
-                raise InputError(path, f"gender of '{speaker}' must be m or f, got '{fields[gender_column]}'", number)
+                raise line.error(f"gender of '{speaker}' must be m or f, got '{fields[gender_column]}'")
             if speaker in genders:
-                raise InputError(path, f"duplicate speaker '{speaker}'", number)
+                raise line.error(f"duplicate speaker '{speaker}'")
             genders[speaker] = gender
     return genders
 
