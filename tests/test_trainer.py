@@ -189,14 +189,12 @@ def test_corrupt_or_mismatched_final_model_is_named_at_extraction(setup, tmp_pat
         load_embedding_model(exp)
 
 
-def test_feature_dimension_check_names_both_keys():
-    from wespeaker_like.errors import InputError
-    from wespeaker_like.training.schema import check_feature_dim
-
-    check_feature_dim({"feat_dim": 80}, 80)
-    with pytest.raises(InputError, match=r"model.feat_dim is 80 but the features \(features.num_mel_bins\) "
-                                         r"have 40 dimensions"):
-        check_feature_dim({"feat_dim": 80}, 40)
+def test_feature_dimension_mismatch_names_both_sides(setup, tmp_path):
+    data, config = setup  # 20-d features
+    exp = tmp_path / "exp"
+    assert run_train(config, data, exp, "model.feat_dim=24") == 1
+    assert (f"model.feat_dim is 24 but {data / 'feats.scp'} holds 20-d features (utterance spk0-utt0)"
+            in (exp / "train.log").read_text())
 
 
 def test_resume_with_other_training_data_is_refused(setup, tmp_path):

@@ -22,7 +22,8 @@ import yaml
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.dataset import FeatureDataset, build_batch_sampler, collate
 from wespeaker_like.errors import InputError
-from wespeaker_like.features.frontends import check_model_input_dim
+from wespeaker_like.data.scp import load_matrix
+from wespeaker_like.features.frontends import check_model_input_dim, model_input_dim
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.registry import OBJECTIVES
 from wespeaker_like.training.config import save_config
@@ -66,6 +67,19 @@ def prepare_exp_dir(exp_dir: Path, cfg, start_over: bool, is_main: bool, log) ->
         save_config(plain, saved)
 
 
+def check_input_dim(dataset: FeatureDataset, model_cfg, config_path) -> None:
+    """The backbone's input size (``model.feat_dim``) must be the size of the features it is given."""
+    if dataset.source == "audio":
+        check_model_input_dim(dataset.frontends["default"], model_cfg, config_path)
+        return
+    first, feats_scp = dataset.utts[0], dataset.data_dir / "feats.scp"
+    dim = load_matrix(dataset.feats[first], feats_scp, first).shape[1]
+    feat_dim = model_input_dim(model_cfg)
+    if feat_dim is not None and feat_dim != dim:
+        raise InputError(config_path, f"model.feat_dim is {feat_dim} but {feats_scp} holds {dim}-d features "
+                         f"(utterance {first}); make them equal (model.feat_dim, or stage 3 with this config)")
+
+
 def train(cfg, args, dist, log, threads) -> None:
     """Build the data, objective and trainer, resume if possible, and train to the end."""
     label_names = OBJECTIVES.get(cfg["objective"]["name"]).label_names
@@ -75,8 +89,7 @@ def train(cfg, args, dist, log, threads) -> None:
         raise
     except ValueError as exc:  # dataset options that do not fit together
         raise InputError(args.config, f"{exc} (dataset / features)") from None
-    if dataset.source == "audio":
-        check_model_input_dim(dataset.frontends["default"], cfg["model"])
+    check_input_dim(dataset, cfg["model"], args.config)
     num_classes = {name: dataset.num_classes(name) for name in dataset.label_maps}
     seed_everything(cfg["seed"])
     objective = build_objective(cfg["objective"], cfg["model"], num_classes)

@@ -97,11 +97,3 @@ def load_experiment_config(path: str | Path, overrides: Iterable[str] = ()) -> C
     check_optimizer(cfg, "optim")
     _check_step_groups(cfg)
     return cfg
-
-
-def check_feature_dim(model_cfg: Mapping, feat_dim: int, features_key: str = "features.num_mel_bins") -> None:
-    """The backbone's input size must match the features it is given (the front-end's output size)."""
-    expected = model_cfg.get("feat_dim")
-    if expected is not None and int(expected) != int(feat_dim):
-        raise InputError("config", f"model.feat_dim is {expected} but the features ({features_key}) have "
-                         f"{feat_dim} dimensions; make them equal")
