@@ -1,6 +1,7 @@
 """A data dir's audio, read by utterance: wav.scp (+ segments), with entries of three kinds.
 
-- a file (WAV, FLAC, Ogg/Opus, ...): a crop seeks to its part and decodes only that (soundfile);
+- a file (WAV, FLAC, Ogg/Opus, ...): a crop seeks to its part and decodes only that (soundfile); a
+  16/32-bit PCM or float WAV is read as bytes at the offset its header gave (checked once per recording);
 - ``path.ark:offset``, a Kaldi wave ark entry (what ``make_features --pack`` writes): a crop reads
   only its bytes;
 - ``cmd |``: run with pipefail and decoded whole (pack such data dirs once to avoid that per read).

@@ -3,9 +3,12 @@
 Stage 3, the training dataset and extraction all build theirs with ``build_frontend(cfg)``, so the
 same settings always give the same features. Kinds (``features.type``):
 
-- ``fbank``: Kaldi filterbank (``torchaudio.compliance.kaldi.fbank``), dim = num_mel_bins.
-- ``mfcc``: Kaldi MFCC (``compliance.kaldi.mfcc``), dim = num_ceps; "hires 40" is num_mel_bins 40,
+- ``fbank``: Kaldi filterbank, equal to ``torchaudio.compliance.kaldi.fbank`` (energy_floor 0, no
+  energy), dim = num_mel_bins.
+- ``mfcc``: Kaldi MFCC, equal to ``compliance.kaldi.mfcc``, dim = num_ceps; "hires 40" is num_mel_bins 40,
   num_ceps 40, low_freq 20, high_freq -400.
+  Both are computed here with the window, mel banks and DCT built once per front-end (compliance.kaldi
+  rebuilds them on every call, which was most of a training view's cost).
 - ``stft``: log-magnitude STFT, log(|X| + log_offset), dim = n_fft // 2 + 1 (257 for n_fft 512).
 - ``logmel``: log(power mel + log_offset) as ``torchaudio.transforms.MelSpectrogram`` computes the mel
   (3D-Speaker's SDPN data: Hamming window, n_fft 512, power 2), dim = num_mel_bins.
@@ -19,9 +22,8 @@ instance (cmvn per feature over time, as InstanceNorm1d without affine, eps 1e-5
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Tuple
-
 import math
+from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 import torch
