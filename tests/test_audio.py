@@ -160,6 +160,31 @@ def test_crop_reads_equal_whole_then_slice_for_every_format(tmp_path):
         source.read("ark", speech.shape[0] - 10, 11)
 
 
+def test_wav_crops_read_as_bytes_equal_soundfile(tmp_path):
+    """PCM/float WAVs are read without the decoder: the samples must be what libsndfile returns."""
+    speech = load_audio(str(OPUS), 16000)[:20000]
+    stereo = np.stack([speech, 0.5 * speech[::-1]], axis=1)
+    files = {}
+    for subtype, audio in (("PCM_16", speech), ("PCM_32", speech), ("FLOAT", speech), ("PCM_16", stereo)):
+        files[f"{subtype}_{audio.ndim}"] = path = tmp_path / f"{subtype}_{audio.ndim}.wav"
+        soundfile.write(str(path), audio, 16000, subtype=subtype)
+    with_list_chunk = bytearray((tmp_path / "PCM_16_1.wav").read_bytes())  # a LIST chunk before 'data'
+    assert with_list_chunk[36:40] == b"data"
+    with_list_chunk[36:36] = b"LIST\x06\x00\x00\x00INFOab"
+    with_list_chunk[4:8] = (len(with_list_chunk) - 8).to_bytes(4, "little")
+    files["list"] = tmp_path / "list.wav"
+    files["list"].write_bytes(bytes(with_list_chunk))
+    source = AudioSource.from_data_dir(_source_dir(tmp_path, files), 16000)
+    for utt, path in files.items():
+        assert source._info(utt).pcm is not None, utt  # the byte path is the one under test
+        expected = soundfile.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1, dtype=np.float32)
+        for start, count in ((0, 20000), (777, 4321), (19999, 1)):
+            np.testing.assert_array_equal(source.read(utt, start, count), expected[start:start + count], err_msg=utt)
+    files["list"].write_bytes(bytes(with_list_chunk[:-30000]))  # 5000 samples left after the header was read
+    with pytest.raises(InputError, match=r"wav.scp:5: utterance 'list': read 1000 samples at 4000 where 5000 were"):
+        source.read("list", 4000, 5000)
+
+
 def test_crops_honour_segments_and_resampling(tmp_path):
     speech = load_audio(str(OPUS), 16000)
     write_audio(tmp_path / "a.wav", speech, 16000)

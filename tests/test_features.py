@@ -61,6 +61,39 @@ def test_kaldi_frontends_equal_compliance_kaldi(corpus_dir):
     torch.testing.assert_close(mfcc(audio), expected)
 
 
+@pytest.mark.parametrize("window_type", ["hamming", "hanning", "povey", "rectangular", "blackman"])
+@pytest.mark.parametrize("kind", ["fbank", "mfcc"])
+def test_kaldi_frontend_options_equal_compliance_kaldi(corpus_dir, window_type, kind):
+    audio = _speech(corpus_dir)
+    wave = torch.from_numpy(audio).unsqueeze(0) * 32768
+    for options in ({"preemphasis": 0.0, "low_freq": 0.0, "high_freq": -400.0},
+                    {"preemphasis": 0.97, "low_freq": 300.0, "high_freq": 3700.0},
+                    {"preemphasis": 1.0, "frame_length": 32.0, "frame_shift": 12.5, "num_mel_bins": 23}):
+        cfg = {"type": kind, "window_type": window_type, "num_mel_bins": 40, "num_ceps": 13, "norm": "none",
+               **options}
+        frontend = build_frontend(cfg)
+        full = frontend.cfg  # defaults filled in
+        common = dict(num_mel_bins=full["num_mel_bins"], frame_length=full["frame_length"],
+                      frame_shift=full["frame_shift"], dither=0.0, energy_floor=0.0, window_type=window_type,
+                      preemphasis_coefficient=full["preemphasis"], low_freq=full["low_freq"],
+                      high_freq=full["high_freq"])
+        expected = kaldi.fbank(wave, **common) if kind == "fbank" else kaldi.mfcc(wave, num_ceps=13, **common)
+        assert frontend.num_frames(len(audio)) == expected.shape[0]
+        torch.testing.assert_close(frontend(audio), expected)
+
+
+def test_kaldi_dither_draws_as_compliance_kaldi(corpus_dir):
+    audio = _speech(corpus_dir)
+    frontend = build_frontend({"dither": 1.0, "norm": "none"})
+    torch.manual_seed(3)
+    expected = kaldi.fbank(torch.from_numpy(audio).unsqueeze(0) * 32768, num_mel_bins=80, dither=1.0,
+                           energy_floor=0.0, window_type="hamming")
+    torch.manual_seed(3)
+    dithered = frontend(audio)
+    torch.testing.assert_close(dithered, expected)
+    assert not torch.allclose(dithered, build_frontend({"norm": "none"})(audio))
+
+
 def test_stft_and_logmel_equal_torch_computations(corpus_dir):
     audio = _speech(corpus_dir)
     wave = torch.from_numpy(audio)
@@ -103,6 +136,14 @@ def test_bad_feature_config_and_dimension_mismatch_are_named():
         build_frontend({"num_bins": 80}, "conf/x.yaml")
     with pytest.raises(InputError, match="features.norm is 'mean'"):
         build_frontend({"norm": "mean"})
+    with pytest.raises(InputError, match="features.window_type 'hann' is not available for fbank"):
+        build_frontend({"window_type": "hann"})
+    with pytest.raises(InputError, match=r"features.preemphasis must be in \[0, 1\]"):
+        build_frontend({"preemphasis": 1.5})
+    with pytest.raises(InputError, match=r"features.num_ceps \(40\) cannot exceed features.num_mel_bins \(23\)"):
+        build_frontend({"type": "mfcc", "num_mel_bins": 23})
+    with pytest.raises(InputError, match=r"high_freq -8000 \(= 0.0 Hz\) must satisfy 0 <= low < high"):
+        build_frontend({"high_freq": -8000})
     check_model_input_dim(build_frontend({"type": "stft"}), {"feat_dim": 257})
     with pytest.raises(InputError, match=r"conf/x.yaml: model.feat_dim is 80 but .* 40-d features \(features.num_ceps\)"):
         check_model_input_dim(build_frontend({"type": "mfcc"}), {"feat_dim": 80}, "conf/x.yaml")

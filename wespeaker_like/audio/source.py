@@ -1,6 +1,7 @@
 """A data dir's audio, read by utterance: wav.scp (+ segments), with entries of three kinds.
 
-- a file (WAV, FLAC, Ogg/Opus, ...): a crop seeks to its part and decodes only that (soundfile);
+- a file (WAV, FLAC, Ogg/Opus, ...): a crop seeks to its part and decodes only that (soundfile); a
+  16/32-bit PCM or float WAV is read as bytes at the offset its header gave (checked once per recording);
 - ``path.ark:offset``, a Kaldi wave ark entry (what ``make_features --pack`` writes): a crop reads
   only its bytes;
 - ``cmd |``: run with pipefail and decoded whole (pack such data dirs once to avoid that per read).
@@ -30,9 +31,20 @@ _MAX_LISTED = 5
 
 
 @dataclass(frozen=True)
+class _PcmSamples:
+    """Where a PCM/float WAV's samples lie in a file (a plain WAV or a wave ark entry): read as bytes."""
+
+    path: str
+    data_start: int      # byte offset of sample 0 in the file
+    channels: int
+    dtype: str           # numpy dtype of one sample
+
+
+@dataclass(frozen=True)
 class _Recording:
     rate: int
     frames: int          # at ``rate``
+    pcm: Optional[_PcmSamples] = None  # None: decode with soundfile (or the pipe's cached output)
 
 
 class AudioSource:
@@ -110,17 +122,24 @@ class AudioSource:
             elif self._ark_entry(entry):
                 path, offset = self._ark_entry(entry)
                 layout = self._ark_layout(utt, path, offset)
-                info = _Recording(layout.sample_rate, layout.declared_frames)
+                pcm = _PcmSamples(path, offset + layout.data_offset, layout.channels, layout.dtype)
+                info = _Recording(layout.sample_rate, layout.declared_frames, pcm)
             else:
                 if not Path(entry).is_file():
                     raise self.error(utt, f"audio file '{entry}' not found")
                 with open(entry, "rb") as handle:
                     check_wav_length(handle, f"audio file '{entry}'", source, line, f"utterance '{utt}': ")
+                    handle.seek(0)
+                    layout = wav_layout(handle)
                 try:
                     sf_info = soundfile.info(entry)
                 except Exception as exc:
                     raise self.error(utt, f"cannot decode audio file '{entry}' ({exc})") from None
-                info = _Recording(sf_info.samplerate, sf_info.frames)
+                # A PCM/float WAV whose header soundfile agrees with is read as bytes: no decoder per crop.
+                direct = (layout is not None and layout.dtype and layout.declared_frames == sf_info.frames
+                          and layout.sample_rate == sf_info.samplerate)
+                pcm = _PcmSamples(entry, layout.data_offset, layout.channels, layout.dtype) if direct else None
+                info = _Recording(sf_info.samplerate, sf_info.frames, pcm)
             self._recordings[recording] = info
         return info
 
@@ -157,14 +176,14 @@ class AudioSource:
             raise self.error(utt, f"cannot read samples {start}..{start + num_samples}: it has {total}")
         first, count, info = self._native_span(utt)
         if info.rate == self.sample_rate:
-            return self._read_native(utt, first + start, num_samples)
+            return self._read_native(utt, info, first + start, num_samples)
         # Read the matching span at the recording's rate with a margin for the filter, resample, trim.
         margin = 64
         native_start = int(start * info.rate / self.sample_rate)
         lead = min(margin, native_start)
         native_count = min(math.ceil(num_samples * info.rate / self.sample_rate) + margin + lead,
                            count - native_start + lead)
-        native = self._read_native(utt, first + native_start - lead, native_count)
+        native = self._read_native(utt, info, first + native_start - lead, native_count)
         out = resample(native, info.rate, self.sample_rate)
         skip = int(round(lead * self.sample_rate / info.rate))
         out = out[skip:skip + num_samples]
@@ -172,14 +191,15 @@ class AudioSource:
             out = np.pad(out, (0, num_samples - out.shape[0]))
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def _read_native(self, utt: str, start: int, count: int) -> np.ndarray:
+    def _read_native(self, utt: str, info: _Recording, start: int, count: int) -> np.ndarray:
+        """``count`` samples from ``start`` at the recording's rate (``info`` is ``_info(utt)``)."""
         recording = self.recording(utt)
         entry = self.entries[recording].strip()
-        if entry.endswith("|"):
+        if info.pcm is not None:  # header and length were checked once by _info
+            data = self._read_pcm(utt, info.pcm, start, count)
+        elif entry.endswith("|"):
             data, _ = self._decode_pipe(recording, entry)
             data = data[start:start + count]
-        elif self._ark_entry(entry):
-            data = self._read_ark(utt, *self._ark_entry(entry), start, count)
         else:  # header and length were checked once by _info; decode only the span
             try:
                 data = soundfile.read(entry, dtype="float32", always_2d=True, start=start, frames=count)[0]
@@ -223,16 +243,19 @@ class AudioSource:
             raise self.error(utt, f"'{path}:{offset}' is not a 16/32-bit PCM or float WAV entry of a wave ark")
         return layout
 
-    def _read_ark(self, utt: str, path: str, offset: int, start: int, count: int) -> np.ndarray:
-        layout = self._ark_layout(utt, path, offset)
-        item = np.dtype(layout.dtype)
-        with open(path, "rb") as handle:
-            handle.seek(offset + layout.data_offset + start * layout.channels * item.itemsize)
-            raw = np.frombuffer(handle.read(count * layout.channels * item.itemsize), dtype=item)
-        data = raw.reshape(-1, layout.channels).astype(np.float32)
+    def _read_pcm(self, utt: str, pcm: _PcmSamples, start: int, count: int) -> np.ndarray:
+        """Samples as libsndfile returns them: integers scaled by 1 / 2^(bits-1), channels averaged."""
+        item = np.dtype(pcm.dtype)
+        try:
+            with open(pcm.path, "rb") as handle:
+                handle.seek(pcm.data_start + start * pcm.channels * item.itemsize)
+                raw = np.frombuffer(handle.read(count * pcm.channels * item.itemsize), dtype=item)
+        except OSError as exc:
+            raise self.error(utt, f"cannot read audio '{pcm.path}' ({exc})") from None
+        data = raw[:raw.shape[0] - raw.shape[0] % pcm.channels].reshape(-1, pcm.channels).astype(np.float32)
         if item.kind == "i":
-            data /= float(1 << (8 * item.itemsize - 1))
-        return data.mean(axis=1) if layout.channels > 1 else data[:, 0]
+            data *= 1.0 / (1 << (8 * item.itemsize - 1))
+        return data.mean(axis=1) if pcm.channels > 1 else data[:, 0]
 
     # --- checks ------------------------------------------------------------------------------------
     def check(self, min_samples: int) -> None:
