@@ -25,11 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-STEP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) train INFO epoch \d+ batch \d+/\d+ step (\d+) ")
+STEP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) train INFO epoch \d+ batch \d+/\d+ step (\d+) (.*)$")
 
 
-def seconds_per_step(code: Path, config: Path, train_data: Path, steps: int, log_every: int) -> float:
-    """Train from scratch in a temporary exp dir until step ``steps`` is logged; (last - first) / steps."""
+def seconds_per_step(code: Path, config: Path, train_data: Path, steps: int, log_every: int) -> tuple:
+    """Train from scratch in a temporary exp dir until step ``steps`` is logged:
+    ((last - first logged time) / steps between them, the logged values of the last step)."""
     env = dict(os.environ, PYTHONPATH=str(code), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
                MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="100000000000")
     with tempfile.TemporaryDirectory() as exp:
@@ -40,7 +41,7 @@ def seconds_per_step(code: Path, config: Path, train_data: Path, steps: int, log
                    "trainer.device=cpu"]
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True, text=True)
-        times = {}
+        times, values = {}, ""
         try:
             while proc.poll() is None and steps not in times:
                 time.sleep(0.5)
@@ -50,6 +51,7 @@ def seconds_per_step(code: Path, config: Path, train_data: Path, steps: int, log
                         if match:
                             stamp = time.mktime(time.strptime(match.group(1)[:19], "%Y-%m-%d %H:%M:%S"))
                             times[int(match.group(2))] = stamp + int(match.group(1)[20:]) / 1000
+                            values = match.group(3)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -57,7 +59,7 @@ def seconds_per_step(code: Path, config: Path, train_data: Path, steps: int, log
         if steps not in times:
             raise SystemExit(f"{code}: training stopped before step {steps}:\n{proc.stderr.read()[-2000:]}")
         first = min(times)
-        return (times[steps] - times[first]) / (steps - first)
+        return (times[steps] - times[first]) / (steps - first), values
 
 
 def main() -> None:
@@ -73,10 +75,10 @@ def main() -> None:
     results = {code: [] for code in codes}
     for round_number in range(args.rounds):
         for code in codes:
-            value = seconds_per_step(code, args.config.resolve(), args.train_data.resolve(), args.steps,
-                                     args.log_every)
+            value, logged = seconds_per_step(code, args.config.resolve(), args.train_data.resolve(), args.steps,
+                                             args.log_every)
             results[code].append(value)
-            print(f"round {round_number + 1} {code}: {value:.3f} s/step", flush=True)
+            print(f"round {round_number + 1} {code}: {value:.3f} s/step; step {args.steps}: {logged}", flush=True)
     print(f"\n| checkout | s/step (median of {args.rounds}) | rounds |\n|---|---|---|")
     for code, values in results.items():
         print(f"| {code} | {statistics.median(values):.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
