@@ -55,7 +55,7 @@ def make_feature_data_dir(path: Path, num_speakers: int = 4, utts_per_speaker: i
 
 TINY_TRAIN_CONFIG = """\
 seed: 3
-dataset: {cmn: true, num_workers: 0, sampler: {name: random, batch_size: 8}}
+dataset: {num_workers: 0, sampler: {name: random, batch_size: 8}}
 model: {name: ecapa_tdnn, feat_dim: 20, embed_dim: 16, channels: [16, 16, 16, 16, 48], se_channels: 8, attention_channels: 8}
 objective: {name: classification, num_frames: 30, loss: {name: aam, margin: 0.2, scale: 16},
             margin_schedule: {start_epoch: 0, end_epoch: 2}}

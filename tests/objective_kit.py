@@ -130,7 +130,7 @@ if "kit_mlp" not in MODELS:
 KIT_CONFIGS = {
     "kit_two_optimizers": """\
 seed: 5
-dataset: {cmn: true, num_workers: 0, sampler: {name: random, batch_size: 8}}
+dataset: {num_workers: 0, sampler: {name: random, batch_size: 8}}
 model: {name: kit_mlp, feat_dim: 20, hidden: 32, embed_dim: 16}
 objective: {name: kit_two_optimizers, num_frames: 30}
 optim: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 1.0e-3}
@@ -140,7 +140,7 @@ trainer: {epochs: 3, log_every: 1, checkpoint_every_steps: 2, keep_checkpoints: 
 """,
     "kit_ema_teacher": """\
 seed: 6
-dataset: {cmn: true, num_workers: 0, sampler: {name: random, batch_size: 8}}
+dataset: {num_workers: 0, sampler: {name: random, batch_size: 8}}
 model: {name: kit_mlp, feat_dim: 20, hidden: 32, embed_dim: 16}
 objective: {name: kit_ema_teacher, num_frames: 30, num_prototypes: 8}
 optim: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 1.0e-2}

@@ -96,13 +96,6 @@ def test_non_finite_embedding_stops_naming_the_utterance(tmp_path, corpus_dir, c
     assert not any(p.suffix in (".ark", ".scp") for p in (tmp_path / "out").iterdir())
 
 
-def test_old_config_without_norm_follows_dataset_cmn(tmp_path):
-    assert extract.saved_frontend({"features": {}, "dataset": {"cmn": False}}, tmp_path).cfg["norm"] == "none"
-    assert extract.saved_frontend({"features": {}, "dataset": {}}, tmp_path).cfg["norm"] == "cmn"
-    assert extract.saved_frontend({"features": {"norm": "instance"}, "dataset": {"cmn": True}},
-                                  tmp_path).cfg["norm"] == "instance"
-
-
 def test_new_model_or_split_redoes_extraction(tmp_path, corpus_dir, caplog):
     features = {"type": "fbank", "num_mel_bins": 40}
     exp = make_exp(tmp_path / "exp", features)

@@ -67,14 +67,8 @@ def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: 
 
 
 def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
-    """The training front-end from a saved config, checked against the model's input size.
-
-    A config saved before ``features.norm`` existed normalised as ``dataset.cmn`` said.
-    """
-    features = dict(cfg.get("features") or {})
-    if "norm" not in features:
-        features["norm"] = "cmn" if cfg.get("dataset", {}).get("cmn", True) else "none"
-    frontend = build_frontend(features, str(config_path))
+    """The training front-end from a saved config, checked against the model's input size."""
+    frontend = build_frontend(cfg.get("features") or {}, str(config_path))
     check_model_input_dim(frontend, cfg.get("model", {}), str(config_path))
     return frontend
 

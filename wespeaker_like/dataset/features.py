@@ -41,8 +41,8 @@ from wespeaker_like.data.kaldi_dir import DataDir, read_table
 from wespeaker_like.dataset.views import (COPY, STREAM_AUGMENT, STREAM_COPY, STREAM_POSITION, View, apply_masks,
                                           check_views, looped_ranges, mask_draws, place_crops, stream)
 from wespeaker_like.errors import InputError
+from wespeaker_like.features.frontends import build_frontend
 from wespeaker_like.data.scp import load_matrix, read_scp
-from wespeaker_like.features.kaldi_features import apply_cmn
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class FeatureDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir: str | Path, label_names: Sequence[str] = ("spk",),
                  views: Sequence[View] = (View(200),), label_maps: Optional[Dict[str, Dict[str, int]]] = None,
-                 cmn: bool = True, source: str = "auto", features: Optional[Mapping] = None,
+                 source: str = "auto", features: Optional[Mapping] = None,
                  frontends: Optional[Mapping[str, Mapping]] = None, augment: Optional[Mapping] = None,
                  speed_perturb: Sequence[float] = (), min_seconds: float = 0.0, skip_bad: bool = False):
         self.data_dir = Path(data_dir)
@@ -96,7 +96,9 @@ class FeatureDataset(torch.utils.data.Dataset):
             source = "feats" if (self.data_dir / "feats.scp").is_file() else "audio"
         self.source = source
         self.utts: List[str] = data.utts
-        self.cmn, self.skip_bad, self.skipped = cmn, skip_bad, 0
+        self.skip_bad, self.skipped = skip_bad, 0
+        # features.norm normalises precomputed features too, as extraction does (front-end's normalise)
+        self.normalise = build_frontend(features or {}).normalise
         self.factors = [1.0] + [float(f) for f in speed_perturb]
         if source == "feats":
             self._open_feats(frontends, augment)
@@ -143,7 +145,6 @@ class FeatureDataset(torch.utils.data.Dataset):
 
     def _open_audio(self, features, frontends, augment, min_seconds) -> None:
         from wespeaker_like.audio.source import AudioSource
-        from wespeaker_like.features.frontends import build_frontend
 
         if features is None:
             raise ValueError("the audio source needs the front-end config (features)")
@@ -244,7 +245,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         def matrix(key: str) -> np.ndarray:
             if key not in matrices:
                 feats = load_matrix(self.feats[key], self.data_dir / "feats.scp", key)
-                matrices[key] = apply_cmn(feats) if self.cmn else feats
+                matrices[key] = self.normalise(feats).numpy()
             return matrices[key]
 
         total = matrix(utt).shape[0]
@@ -289,7 +290,7 @@ class FeatureDataset(torch.utils.data.Dataset):
                     label_names: Sequence[str] = ("spk",)) -> "FeatureDataset":
         """From the config's ``dataset:`` and ``features:`` sections (train.py)."""
         cfg = dataset_cfg
-        return cls(data_dir, label_names, cmn=cfg.get("cmn", True), source=cfg.get("source", "auto"),
+        return cls(data_dir, label_names, source=cfg.get("source", "auto"),
                    features=features_cfg, frontends=cfg.get("frontends"), augment=cfg.get("augment"),
                    speed_perturb=cfg.get("speed_perturb") or (), min_seconds=cfg.get("min_seconds", 0.0),
                    skip_bad=cfg.get("skip_bad", False))

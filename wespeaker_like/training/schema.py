@@ -20,7 +20,7 @@ from wespeaker_like.training.step_groups import CLIP_MODES, OPTIMIZERS, SPEC_DEF
 SCHEMA = {
     "seed": 42,
     "features": FEATURE_DEFAULTS,
-    "dataset": {"cmn": True, "num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
+    "dataset": {"num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
                 # raw audio (source: audio) only: extra front-ends, on-the-fly augmentation, speed copies
                 "source": "auto", "frontends": OPEN, "augment": OPEN, "speed_perturb": [], "min_seconds": 0.0,
                 "skip_bad": False},
