@@ -26,6 +26,7 @@ its batch instead and a warning counts the skipped samples of that worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -223,7 +224,9 @@ class FeatureDataset(torch.utils.data.Dataset):
         utt = self.utts[index % len(self.utts)]
         factor = self.factors[index // len(self.utts)]
         try:
-            views = self._feature_views(utt, seed) if self.source == "feats" else self._audio_views(utt, factor, seed)
+            with _one_thread():
+                views = (self._feature_views(utt, seed) if self.source == "feats"
+                         else self._audio_views(utt, factor, seed))
         except Exception as exc:  # any failure to read or decode: name the utterance and its entry
             named = isinstance(exc, InputError) and f"'{utt}'" in str(exc)
             error = exc if named else InputError(self.where(utt), f"utterance '{utt}': {exc}")
@@ -294,6 +297,21 @@ class FeatureDataset(torch.utils.data.Dataset):
                    features=features_cfg, frontends=cfg.get("frontends"), augment=cfg.get("augment"),
                    speed_perturb=cfg.get("speed_perturb") or (), min_seconds=cfg.get("min_seconds", 0.0),
                    skip_bad=cfg.get("skip_bad", False))
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Compute a sample on one thread, as in a loader worker: matrix products and FFTs may round
+    differently with more threads, and a sample must not depend on the number of workers."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def collate(samples) -> Dict[str, object]:
