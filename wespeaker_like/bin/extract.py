@@ -20,7 +20,6 @@ non-finite embedding, stops the job with a message and writes nothing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.kaldi_dir import DataDir, job_split, write_table
 from wespeaker_like.data.scp import load_matrix, read_scp
 from wespeaker_like.errors import InputError
+from wespeaker_like.fileio import file_hash
 from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
 from wespeaker_like.features.frontends import FrontEnd, build_frontend, check_model_input_dim
@@ -73,14 +73,6 @@ def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
     return frontend
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 class ExtractionInput:
     """The data dir's utterances and their model input, (T, dim) tensors, from feats.scp or the audio
     through the saved front-end; ``plan(job)`` gives a job's share and its keyed outputs, whose
@@ -100,7 +92,7 @@ class ExtractionInput:
         model_file = args.checkpoint or args.exp_dir / "final_model.pt"
         if not model_file.is_file():
             raise InputError(model_file, "not found: training has not finished (stage 4)")
-        self.model_digest = file_digest(model_file)
+        self.model_digest = file_hash(model_file, "sha256")[:16]
 
     def plan(self, job: int) -> Tuple[List[str], KeyedJob]:
         utts = job_split(self.utts, job, self.args.num_jobs)

@@ -23,7 +23,6 @@ Every failure raises ``InputError`` naming the file or URL and what was expected
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -39,7 +38,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from wespeaker_like.data.kaldi_dir import table_lines
 from wespeaker_like.errors import InputError
-from wespeaker_like.fileio import atomic_path
+from wespeaker_like.fileio import atomic_path, file_hash
 
 log = logging.getLogger("download")
 
@@ -63,11 +62,7 @@ class Archive:
 
 # --------------------------------------------------------------------------- checksums
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_hash(path, "md5")
 
 
 def _note(path: Path) -> Path:
