@@ -2,7 +2,7 @@
 
 Two sources behind one dataset (``source``):
 
-- ``feats``: ``feats.scp`` from stage 3 (utterance CMN optional); views are frame crops.
+- ``feats``: ``feats.scp`` from stage 3, normalised as ``features.norm`` says; views are frame crops.
 - ``audio``: ``wav.scp`` (+ ``segments``) through ``audio.source.AudioSource``, which reads only
   each crop; the configured front-end(s) run here, i.e. in the DataLoader workers. Views may be
   augmented on the fly with a named profile (``augment.profiles``) and speed perturbation adds
