@@ -180,6 +180,14 @@ def test_dino_loss_centre_and_temperature_schedule_match_the_formulas():
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("warmup_epochs", [1, 2, 7])
+def test_dino_teacher_temperature_follows_the_linspace_schedule(warmup_epochs):
+    schedule = np.concatenate([np.linspace(0.01, 0.05, warmup_epochs), np.full(20 - warmup_epochs, 0.05)])
+    loss_fn = DinoLoss(out_dim=3, warmup_teacher_temperature=0.01, teacher_temperature=0.05,
+                       warmup_epochs=warmup_epochs)
+    assert [loss_fn.teacher_temperature(e + 0.5) for e in range(20)] == pytest.approx(schedule.tolist(), rel=1e-12)
+
+
 def test_dino_rejects_mismatched_views():
     with pytest.raises(ValueError, match="6 and 2 views"):
         DinoLoss(out_dim=5)(torch.zeros(10, 5), torch.zeros(4, 5), 0)

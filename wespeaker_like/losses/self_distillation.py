@@ -168,7 +168,7 @@ class DinoLoss(nn.Module):
     ``num_crops`` views (the global crops first); the loss averages the cross-entropy over every
     (teacher view a, student view v != a) pair. The teacher temperature rises linearly from
     ``warmup_teacher_temperature`` (epoch 0) to ``teacher_temperature`` (epoch
-    ``warmup_epochs - 1``) and stays there. After each call the ``center`` buffer (1, K) moves to
+    ``warmup_epochs - 1``) and stays there (``numpy.linspace`` steps, one per whole epoch). After each call the ``center`` buffer (1, K) moves to
     ``momentum * centre + (1 - momentum) * mean of the raw teacher rows`` (mean over all ranks).
     """
 
@@ -190,8 +190,10 @@ class DinoLoss(nn.Module):
     def teacher_temperature(self, epoch: float) -> float:
         """Temperature at (fractional) ``epoch``: a step per whole epoch, as the reference schedule."""
         index = int(math.floor(epoch))
-        if index >= self.warmup_epochs - 1:
+        if index >= self.warmup_epochs:
             return self.final_teacher_temperature
+        if self.warmup_epochs == 1:
+            return self.warmup_teacher_temperature
         rise = self.final_teacher_temperature - self.warmup_teacher_temperature
         return self.warmup_teacher_temperature + rise * index / (self.warmup_epochs - 1)
 
@@ -226,7 +228,7 @@ class DinoLoss(nn.Module):
 
 
 def embedding_std(embeddings: torch.Tensor) -> float:
-    """Collapse check: std across the batch of the L2-normalised embeddings, averaged over the
+    """Collapse check (this rank's batch): std across the batch of the L2-normalised embeddings, averaged over the
     dimensions: (N, D) -> float. 0 when every row is the same; about 1/sqrt(D) for rows spread
     uniformly over the sphere. Population std (divides by N)."""
     unit = F.normalize(_full_precision(embeddings.detach()), dim=1)
@@ -234,12 +236,12 @@ def embedding_std(embeddings: torch.Tensor) -> float:
 
 
 def mean_assignment_entropy(probabilities: torch.Tensor) -> float:
-    """Entropy (nats) of the batch-mean prototype assignment: (N, K) rows summing to 1 -> float.
+    """Entropy (nats) of this rank's batch-mean prototype assignment: (N, K) rows summing to 1 -> float.
     log K when the prototypes are used evenly, 0 when every row picks the same one."""
     mean = _full_precision(probabilities.detach()).mean(dim=0)
     return -(mean * torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))).sum().item()
 
 
 def prototypes_used(probabilities: torch.Tensor) -> float:
-    """Fraction of the K prototypes that are the most probable one for at least one row: (N, K) -> float."""
+    """Fraction of the K prototypes that are the most probable one for at least one row of this rank: (N, K) -> float."""
     return probabilities.detach().argmax(dim=1).unique().numel() / probabilities.shape[1]
