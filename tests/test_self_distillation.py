@@ -114,14 +114,21 @@ def test_sdpn_rejects_a_student_batch_that_is_not_views_times_teacher_batch():
 
 
 def test_sdpn_float32_cross_entropy_stays_finite_where_probabilities_underflow():
-    # student temperature 0.005: probabilities down to e^-400 (0 in float32); log(p^-t) would give inf
+    # student temperature 0.005: probabilities down to e^-400 (0 in float32); log(p^-t) would give inf, and
+    # prototype 0, predicted by no row, has a mean probability of 0 in the me-max term
     rng = np.random.default_rng(5)
     student, teacher = random_scores(rng, 12, 7), random_scores(rng, 3, 7)
+    student[:, 0], student[:, 1] = -1.0, 1.0
     loss_fn = SdpnLoss(student_temperature=0.005, num_local_views=4)
-    loss32, _ = loss_fn(torch.tensor(student, dtype=torch.float32), torch.tensor(teacher, dtype=torch.float32))
-    loss64, _ = loss_fn(torch.tensor(student), torch.tensor(teacher))
-    assert math.isfinite(loss32.item())
+    student32 = torch.tensor(student, dtype=torch.float32, requires_grad=True)
+    loss32, _ = loss_fn(student32, torch.tensor(teacher, dtype=torch.float32))
+    loss32.backward()
+    student64 = torch.tensor(student, requires_grad=True)
+    loss64, _ = loss_fn(student64, torch.tensor(teacher))
+    loss64.backward()
+    assert math.isfinite(loss32.item()) and torch.isfinite(student32.grad).all()
     assert loss32.item() == pytest.approx(loss64.item(), rel=1e-4)
+    np.testing.assert_allclose(student32.grad.numpy(), student64.grad.numpy(), rtol=1e-3, atol=1e-3)
 
 
 def test_prototype_scores_are_cosines():
@@ -257,3 +264,19 @@ def test_two_gloo_ranks_give_the_targets_centre_and_gradients_of_one_process(tmp
         np.testing.assert_allclose(results[r]["student_grad"].view(4, 3, 9).numpy() / 2,
                                    by_view(whole["student_grad"], 4)[:, r].numpy(), rtol=1e-10, atol=1e-14)
     assert (results[0]["loss"] + results[1]["loss"]).item() / 2 == pytest.approx(whole["loss"].item(), rel=1e-12)
+
+
+def test_losses_compute_in_float32_under_autocast():
+    rng = np.random.default_rng(11)
+    student, teacher = torch.tensor(random_scores(rng, 8, 6)), torch.tensor(random_scores(rng, 2, 6))
+    embeddings = torch.tensor(rng.normal(0, 1, (5, 4)))
+    low = {name: x.to(torch.bfloat16) for name, x in (("s", student), ("t", teacher), ("e", embeddings))}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sdpn, _ = SdpnLoss()(low["s"], low["t"])
+        koleo = KoLeoLoss()(low["e"])
+        dino, _ = DinoLoss(out_dim=6, num_crops=4)(low["s"], low["t"].repeat(2, 1), 0)
+    assert sdpn.dtype == koleo.dtype == dino.dtype == torch.float32
+    assert sdpn.item() == pytest.approx(SdpnLoss()(low["s"].float(), low["t"].float())[0].item(), rel=1e-6)
+    assert koleo.item() == pytest.approx(KoLeoLoss()(low["e"].float()).item(), rel=1e-6)
+    assert dino.item() == pytest.approx(
+        DinoLoss(out_dim=6, num_crops=4)(low["s"].float(), low["t"].float().repeat(2, 1), 0)[0].item(), rel=1e-6)

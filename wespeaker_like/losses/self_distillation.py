@@ -129,7 +129,9 @@ class SdpnLoss(nn.Module):
             ce = -(targets.repeat(views, 1) * log_probs).sum(dim=1).mean()
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.memax_weight != 0.0):
                 mean_probs = _MeanOverRanks.apply(log_probs.exp().mean(dim=0))
-                memax = (mean_probs * torch.log(mean_probs)).sum() + math.log(mean_probs.numel())
+                # a prototype no row predicts has mean 0 in float32: 0 * log(tiny), not 0 * -inf = nan
+                log_mean = torch.log(mean_probs.clamp_min(torch.finfo(mean_probs.dtype).tiny))
+                memax = (mean_probs * log_mean).sum() + math.log(mean_probs.numel())
         loss = ce + self.memax_weight * memax if self.memax_weight != 0.0 else ce
         stats = {"ce": ce.item(), "memax": memax.item(), "target_prototypes_used": prototypes_used(targets)}
         return loss, stats
