@@ -80,6 +80,9 @@ def parse_args():
     p.add_argument("--no-extract", action="store_true")
     p.add_argument("--against", metavar="DIR", help="exported WeSpeaker tree: time its models alternately "
                    "with ours (rows: " + ", ".join(REFERENCE) + ")")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="print the N most expensive operators of one training step (torch.profiler, "
+                   "self CPU time) for each implementation, after the timing")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (2-D CNNs)")
     p.add_argument("--malloc", choices=["tuned", "glibc"], default="tuned", help="glibc: its defaults")
@@ -182,6 +185,15 @@ def wespeaker_contender(mid: str, args):
     return Contender(model, Head(), kwargs["feat_dim"], args)
 
 
+def profile_table(fn, rows: int) -> str:
+    """torch.profiler's operator table of one call of ``fn``, by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
 def bench_one(mid: str, args) -> list:
     """The table cells of one model: id, parameters, training and extraction figures (with
     ``--against``: ours, WeSpeaker's and the ratio for each)."""
@@ -213,6 +225,9 @@ def bench_one(mid: str, args) -> list:
         cells += figures(results, lambda wall: f"{args.batch / wall:.2f}")
         for c in contenders:
             c.opt.zero_grad(set_to_none=True)
+        if args.profile:
+            for name, c in zip(["ours", "WeSpeaker"], contenders):
+                print(f"# {mid}, {name}: one training step\n" + profile_table(c.step, args.profile))
     if args.no_extract:
         cells += blank
     else:

@@ -189,9 +189,11 @@ def train_rows(checker: Checker, models, compiled: bool):
     args, device = checker.args, checker.device
     feats = torch.randn(args.batch, args.frames, 80, device=device)
     labels = torch.randint(0, args.classes, (args.batch,), device=device)
+    # --smoke compiles in fp32 only: each compilation costs CPU seconds; the precisions are covered eagerly
+    precisions = ["fp32"] if compiled and args.smoke else PRECISIONS
     for mid in models:
         for channels_last in ((False, True) if mid in CNN_2D else (False,)):
-            for precision in PRECISIONS:
+            for precision in precisions:
                 def measure(mid=mid, precision=precision, channels_last=channels_last):
                     setup = Setup(checker, mid, precision, compiled, channels_last)
                     seconds = checker.timed(lambda: setup.step(feats, labels))

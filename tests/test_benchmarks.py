@@ -25,15 +25,16 @@ def test_gpu_check_smoke_runs_every_row(tmp_path):
     DataDir({"wav.scp": wavs, "utt2spk": utt2spk}).save(tmp_path / "data")
     out = tmp_path / "out"
     subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(out), "--smoke", "--time-limit", "1e9",
-                    "--train-data", str(tmp_path / "data")], check=True, env=repo_env(), timeout=600)
+                    "--train-data", str(tmp_path / "data")], check=True, env=repo_env(), timeout=900)
     result = json.loads((out / "results.json").read_text())
     rows = result["rows"]
     assert [r for r in rows if r["status"] != "ok"] == []
     train = [r for r in rows if r["kind"] == "train"]
-    # 2 models x 3 precisions x eager/compiled, plus channels-last for the 2-D CNN (ResNet34)
-    assert len(train) == (3 + 6) * 2
+    # eager: 2 models x 3 precisions, plus channels-last for the 2-D CNN (ResNet34); compiled: fp32 only
+    assert len(train) == (3 + 6) + (1 + 2)
     assert {(r["precision"], r["compile"], r["channels_last"]) for r in train if r["model"] == "resnet34_wespeaker"} \
-        == {(p, c, cl) for p in ("fp32", "fp16", "bf16") for c in (False, True) for cl in (False, True)}
+        == {(p, False, cl) for p in ("fp32", "fp16", "bf16") for cl in (False, True)} \
+        | {("fp32", True, False), ("fp32", True, True)}
     assert all(r["samples_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in train)
     assert len([r for r in rows if r["kind"] == "extract" and r["rtf"] > 0]) == 4
     loader = [r for r in rows if r["kind"] == "loader"]
