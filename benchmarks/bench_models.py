@@ -11,6 +11,12 @@ from other processes shows (CPU s close to wall s x threads: we had the cores; m
     python3 benchmarks/bench_models.py                         # every model, tuned malloc
     python3 benchmarks/bench_models.py --models ecapa_c512,campplus --iters 3 --malloc glibc
     python3 benchmarks/bench_models.py --models ecapa_c512 --compile
+    python3 benchmarks/bench_models.py --against /work/ref/wespeaker     # side by side, see below
+
+``--against DIR`` (an exported WeSpeaker tree, imported in place) builds WeSpeaker's model of each
+row that has one (``REFERENCE``) with WeSpeaker's AAM head (``ArcMarginProduct``) and times the two
+implementations alternately, iteration by iteration, in this one process, so both see the same
+load; the table then gives both figures and their ratio (ours / WeSpeaker, > 1 = ours faster).
 
 ``--malloc tuned`` (default) runs with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000``:
 glibc then keeps freed activation memory in the heap instead of returning it to the kernel, which
@@ -31,6 +37,14 @@ OMP_WAIT = "OMP_WAIT_POLICY"
 
 ECAPA_3DS = dict(name="ecapa_tdnn", channels=[1024, 1024, 1024, 1024, 3072], mfa_bn=True, attention_bn=True,
                  padding_mode="reflect")
+
+# WeSpeaker's builder of the same architecture: (module, function, keyword arguments)
+REFERENCE = {
+    "ecapa_c512": ("wespeaker.models.ecapa_tdnn", "ECAPA_TDNN_GLOB_c512", dict(feat_dim=80, embed_dim=192)),
+    "ecapa_c1024": ("wespeaker.models.ecapa_tdnn", "ECAPA_TDNN_GLOB_c1024", dict(feat_dim=80, embed_dim=192)),
+    "resnet34_wespeaker": ("wespeaker.models.resnet", "ResNet34", dict(feat_dim=80, embed_dim=256)),
+    "campplus": ("wespeaker.models.campplus", "CAMPPlus", dict(feat_dim=80, embed_dim=512)),
+}
 
 # the rows of the issue's table (tests/test_models.py checks their parameter counts)
 CONFIGS = {
@@ -64,6 +78,11 @@ def parse_args():
     p.add_argument("--extract-seconds", type=float, default=10.0)
     p.add_argument("--no-train", action="store_true")
     p.add_argument("--no-extract", action="store_true")
+    p.add_argument("--against", metavar="DIR", help="exported WeSpeaker tree: time its models alternately "
+                   "with ours (rows: " + ", ".join(REFERENCE) + ")")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="print the N most expensive operators of one training step (torch.profiler, "
+                   "self CPU time) for each implementation, after the timing")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (2-D CNNs)")
     p.add_argument("--malloc", choices=["tuned", "glibc"], default="tuned", help="glibc: its defaults")
@@ -89,68 +108,131 @@ def reexec_with_env(args) -> None:
         os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
-def timed(fn, warmup: int, iters: int):
-    """Median wall seconds and median process CPU seconds of ``fn()`` over ``iters`` calls."""
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
+def timed(fns: list, warmup: int, iters: int) -> list:
+    """Per function of ``fns``: (median wall seconds, median process CPU seconds) over ``iters``
+    calls; the functions take turns call by call, so a change of load touches them alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    wall = [[] for _ in fns]
+    cpu = [[] for _ in fns]
     for _ in range(iters):
-        t0, c0 = time.perf_counter(), time.process_time()
+        for i, fn in enumerate(fns):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.process_time() - c0)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
+
+
+class Contender:
+    """One implementation of a row: the model, its AAM head and SGD, and the step / inference
+    closures the timer calls."""
+
+    def __init__(self, model, head, feat_dim: int, args):
+        import torch
+
+        self.model, self.head, self.args = model, head, args
+        if args.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if args.compile:
+            torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
+        self.run = torch.compile(model, dynamic=False) if args.compile else model
+        self.opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
+                                   weight_decay=1e-4)
+        self.x = torch.randn(args.batch, args.frames, feat_dim)
+        self.y = torch.randint(0, args.classes, (args.batch,))
+        self.feats = torch.randn(args.extract_batch, int(round(args.extract_seconds * 100)), feat_dim)
+
+    def embed(self, x):
+        out = self.run(x)
+        return out[-1] if isinstance(out, tuple) else out  # WeSpeaker's models return (.., embedding)
+
+    def step(self):
+        self.model.train()
+        loss = self.head(self.embed(self.x), self.y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    def infer(self):
+        import torch
+
+        self.model.eval()
+        with torch.inference_mode():
+            self.embed(self.feats)
+
+
+def wespeaker_contender(mid: str, args):
+    """WeSpeaker's model of row ``mid`` with ``ArcMarginProduct`` + cross-entropy as its head."""
+    import torch
+
+    from wespeaker_tree import import_wespeaker
+
+    module, builder, kwargs = REFERENCE[mid]
+    model = getattr(import_wespeaker(args.against, module), builder)(**kwargs)
+    margin = import_wespeaker(args.against, "wespeaker.models.projections").ArcMarginProduct(
+        kwargs["embed_dim"], args.classes, scale=30.0, margin=0.2)
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.margin = margin
+
+        def forward(self, emb, labels):
+            return torch.nn.functional.cross_entropy(self.margin(emb, labels), labels)
+
+    return Contender(model, Head(), kwargs["feat_dim"], args)
+
+
+def profile_table(fn, rows: int) -> str:
+    """torch.profiler's operator table of one call of ``fn``, by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def bench_one(mid: str, args) -> list:
-    """The table cells of one model: id, parameters, training and extraction figures."""
-    import torch
-
+    """The table cells of one model: id, parameters, training and extraction figures (with
+    ``--against``: ours, WeSpeaker's and the ratio for each)."""
     from wespeaker_like.losses.margin import AAMSoftmax
     from wespeaker_like.models import build_model, count_parameters
 
     cfg = CONFIGS[mid]
-    feat_dim = cfg.get("feat_dim", 80)
     model = build_model(cfg)
     cells = [mid, f"{count_parameters(model) / 1e6:.2f} M"]
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if args.compile:
-        torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
-    run = torch.compile(model, dynamic=False) if args.compile else model
+    contenders = [Contender(model, AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30),
+                            cfg.get("feat_dim", 80), args)]
+    if args.against:
+        contenders.append(wespeaker_contender(mid, args))
+        reference = contenders[1].model
+        cells[1] += f" / {sum(p.numel() for p in reference.parameters() if p.requires_grad) / 1e6:.2f} M"
 
+    def figures(results, value):
+        texts = [value(wall) for wall, _ in results]
+        if len(results) == 2:
+            texts.append(f"{results[1][0] / results[0][0]:.2f}x")
+        return [" / ".join(texts[:len(results)])] + texts[len(results):] + [
+            " / ".join(f"{c:.2f} ({w:.2f})" for w, c in results)]
+
+    blank = ["-"] * (3 if args.against else 2)
     if args.no_train:
-        cells += ["-", "-"]
+        cells += blank
     else:
-        model.train()
-        head = AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30)
-        opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
-                              weight_decay=1e-4)
-        x = torch.randn(args.batch, args.frames, feat_dim)
-        y = torch.randint(0, args.classes, (args.batch,))
-
-        def step():
-            loss = head(run(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        wall, cpu = timed(step, args.warmup, args.iters)
-        cells += [f"{args.batch / wall:.2f}", f"{cpu:.2f} ({wall:.2f})"]
-        opt.zero_grad(set_to_none=True)
-
+        results = timed([c.step for c in contenders], args.warmup, args.iters)
+        cells += figures(results, lambda wall: f"{args.batch / wall:.2f}")
+        for c in contenders:
+            c.opt.zero_grad(set_to_none=True)
+        if args.profile:
+            for name, c in zip(["ours", "WeSpeaker"], contenders):
+                print(f"# {mid}, {name}: one training step\n" + profile_table(c.step, args.profile))
     if args.no_extract:
-        cells += ["-", "-"]
+        cells += blank
     else:
-        model.eval()
-        feats = torch.randn(args.extract_batch, int(round(args.extract_seconds * 100)), feat_dim)
-
-        def infer():
-            with torch.inference_mode():
-                run(feats)
-
-        wall, cpu = timed(infer, args.warmup, args.iters)
-        cells += [f"{wall / (args.extract_batch * args.extract_seconds):.4f}", f"{cpu:.2f} ({wall:.2f})"]
+        results = timed([c.infer for c in contenders], args.warmup, args.iters)
+        cells += figures(results, lambda wall: f"{wall / (args.extract_batch * args.extract_seconds):.4f}")
     return cells
 
 
@@ -161,12 +243,17 @@ def main():
     import torch
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     ids = [m for m in args.models.split(",") if m]
+    if args.against and args.models == ",".join(CONFIGS):
+        ids = list(REFERENCE)
     unknown = [m for m in ids if m not in CONFIGS]
     if unknown:
         sys.exit(f"unknown model id(s) {unknown}; known: {', '.join(CONFIGS)}")
+    if args.against and set(ids) - set(REFERENCE):
+        sys.exit(f"no WeSpeaker builder for {sorted(set(ids) - set(REFERENCE))}; rows: {', '.join(REFERENCE)}")
 
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, malloc {args.malloc}, "
           f"OMP_WAIT_POLICY {os.environ.get(OMP_WAIT, 'unset')}, "
@@ -174,8 +261,16 @@ def main():
           f"{args.frames} frames, AAM head {args.classes} classes; extract {args.extract_batch} x "
           f"{args.extract_seconds:g} s; warmup {args.warmup}, timed iters {args.iters} (median)")
     print("# load average at start: %.2f %.2f %.2f" % os.getloadavg())
-    print("| model | params | train samples/s | train CPU s/it (wall s/it) | extract RTF | extract CPU s (wall s) |")
-    print("|---|---|---|---|---|---|")
+    if args.against:
+        print(f"# against WeSpeaker at {os.path.abspath(args.against)}; each cell: ours / WeSpeaker, "
+              "ratio = ours faster by")
+        print("| model | params | train samples/s | ratio | train CPU s/it (wall s/it) | extract RTF | ratio "
+              "| extract CPU s (wall s) |")
+        print("|---|---|---|---|---|---|---|---|")
+    else:
+        print("| model | params | train samples/s | train CPU s/it (wall s/it) | extract RTF "
+              "| extract CPU s (wall s) |")
+        print("|---|---|---|---|---|---|")
     for mid in ids:
         print("| " + " | ".join(bench_one(mid, args)) + " |", flush=True)
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())

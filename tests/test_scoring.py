@@ -109,6 +109,55 @@ def test_det_curve_matches_sklearn_roc():
     assert min(fnr[i], fpr[i - 1]) - 1e-12 <= eer <= max(fnr[i - 1], fpr[i]) + 1e-12
 
 
+def det_curve_by_unique(scores, labels):
+    """The earlier det_curve: a binary search per class over np.unique of all scores."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    target, nontarget = np.sort(scores[labels]), np.sort(scores[~labels])
+    thresholds = np.append(np.unique(scores), np.inf)
+    p_miss = np.searchsorted(target, thresholds, side="left") / target.size
+    p_fa = 1.0 - np.searchsorted(nontarget, thresholds, side="left") / nontarget.size
+    return p_miss, p_fa, thresholds
+
+
+@pytest.mark.parametrize("seed,target_rate,decimals", [(4, 0.1, 1), (5, 0.9, 1), (6, 0.3, 6), (7, 0.5, 0)])
+def test_one_pass_metrics_equal_the_unique_path(seed, target_rate, decimals):
+    # Rounding makes ties within and across classes; target_rate 0.9 searches the other class.
+    rng = np.random.default_rng(seed)
+    labels = rng.random(2000) < target_rate
+    scores = np.round(rng.normal(size=2000) + labels, decimals)
+    p_miss, p_fa, thresholds = det_curve_by_unique(scores, labels)
+    curve = det_curve(scores, labels)
+    np.testing.assert_array_equal(curve.thresholds, thresholds)
+    np.testing.assert_allclose(curve.p_miss, p_miss, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(curve.p_fa, p_fa, rtol=0, atol=1e-12)
+    # EER and minDCF by their formulas on the earlier curve, against the one-curve compute_metrics.
+    diff = p_miss - p_fa
+    i = int(np.argmax(diff >= 0))
+    alpha = diff[i - 1] / (diff[i - 1] - diff[i])
+    eer = p_miss[i - 1] + alpha * (p_miss[i] - p_miss[i - 1])
+    metrics = compute_metrics(scores, labels, (0.01, 0.05))
+    assert abs(metrics["eer_percent"] - 100 * eer) <= 1e-12
+    for p_target in (0.01, 0.05):
+        dcf = p_miss * p_target + p_fa * (1 - p_target)
+        best = int(np.argmin(dcf))
+        key = f"{p_target:g}"
+        assert abs(metrics["min_dcf"][key] - dcf[best] / min(p_target, 1 - p_target)) <= 1e-12
+        assert metrics["min_dcf_threshold"][key] == thresholds[best]
+
+
+def test_metrics_with_every_score_tied():
+    # One distinct score: thresholds (0.5, inf), P_miss (0, 1), P_fa (1, 0): the EER is 1/2 at 0.5,
+    # and minDCF(0.01) accepts nothing (cost 0.01 / 0.01 = 1) at +inf.
+    scores, labels = [0.5] * 6, [True, False, False, True, False, False]
+    curve = det_curve(scores, labels)
+    np.testing.assert_array_equal(curve.thresholds, [0.5, np.inf])
+    np.testing.assert_array_equal(curve.p_miss, [0.0, 1.0])
+    np.testing.assert_array_equal(curve.p_fa, [1.0, 0.0])
+    assert compute_eer(scores, labels) == (0.5, 0.5)
+    result = compute_min_dcf(scores, labels, 0.01)
+    assert result.min_dcf == 1.0 and result.threshold == np.inf
+
+
 def test_perfect_and_reversed_scores():
     labels = np.array([True] * 5 + [False] * 7)
     separated = np.concatenate([np.linspace(1, 2, 5), np.linspace(-1, 0.5, 7)])

@@ -35,7 +35,7 @@ from wespeaker_like.data.kaldi_dir import read_table
 from wespeaker_like.data.trials import read_trials
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_write
-from wespeaker_like.scoring.metrics import compute_eer, compute_min_dcf, det_curve, format_p_target
+from wespeaker_like.scoring.metrics import det_curve, eer_from_curve, format_p_target, min_dcf_from_curve
 
 P_TARGETS = (0.01, 0.05)
 COLUMNS = ["experiment", "config"] + ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS] \
@@ -274,9 +274,9 @@ def run(args: argparse.Namespace) -> List[str]:
     trials = read_trials(args.trials)
     scores, labels = align_scores(read_scores(scores_path), trials, scores_path, args.trials)
 
-    eer, _ = compute_eer(scores, labels)
-    dcfs = {p: compute_min_dcf(scores, labels, p) for p in P_TARGETS}
     curve = det_curve(scores, labels)
+    eer, _ = eer_from_curve(curve)
+    dcfs = {p: min_dcf_from_curve(curve, p) for p in P_TARGETS}
     dcf_points = {}
     for p, result in dcfs.items():
         k = int(np.searchsorted(curve.thresholds, result.threshold))

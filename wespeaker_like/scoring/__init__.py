@@ -9,13 +9,14 @@ from wespeaker_like.scoring.cosine import (
     score_trials,
 )
 from wespeaker_like.scoring.metrics import (
-    DcfResult, DetCurve, compute_eer, compute_metrics, compute_min_dcf, det_curve, summary_line,
+    DcfResult, DetCurve, compute_eer, compute_metrics, compute_min_dcf, det_curve, eer_from_curve,
+    min_dcf_from_curve, summary_line,
 )
 from wespeaker_like.scoring.scores import align_scores, read_scores, write_results, write_scores
 
 __all__ = [
     "EmbeddingTable", "asnorm_statistics", "l2_normalise", "load_embeddings", "mean_vector",
     "normalise", "score_trials", "DcfResult", "DetCurve", "compute_eer", "compute_metrics",
-    "compute_min_dcf", "det_curve", "summary_line", "align_scores", "read_scores",
+    "compute_min_dcf", "det_curve", "eer_from_curve", "min_dcf_from_curve", "summary_line", "align_scores", "read_scores",
     "write_results", "write_scores",
 ]

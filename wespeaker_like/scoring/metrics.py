@@ -32,8 +32,8 @@ class DcfResult(NamedTuple):
     p_target: float
 
 
-def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and split ``scores`` [N] by boolean ``labels`` [N] into (target, non-target)."""
+def _validate(scores, labels) -> tuple[np.ndarray, np.ndarray, int]:
+    """``scores`` [N] as float64, boolean ``labels`` [N] and the number of target trials."""
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
     if scores.shape != labels.shape:
@@ -44,27 +44,63 @@ def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
         labels = labels.astype(bool)
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or infinity")
-    target, nontarget = scores[labels], scores[~labels]
-    if target.size == 0 or nontarget.size == 0:
-        raise ValueError(f"need both target and non-target trials, got {target.size} target "
-                         f"and {nontarget.size} non-target")
-    return target, nontarget
+    num_target = int(np.count_nonzero(labels))
+    if num_target == 0 or num_target == labels.size:
+        raise ValueError(f"need both target and non-target trials, got {num_target} target "
+                         f"and {labels.size - num_target} non-target")
+    return scores, labels, num_target
 
 
 def det_curve(scores: Sequence[float], labels: Sequence[bool]) -> DetCurve:
     """All operating points of a score set.
 
     ``scores`` [N] float, ``labels`` [N] bool (True = target). Returns a ``DetCurve`` of K points,
-    K = number of distinct scores + 1. Cost O(N log N): one sort plus binary searches.
+    K = number of distinct scores + 1. One value sort of all scores gives the thresholds and how
+    many scores each rejects; a sort of the smaller class and a histogram of where its scores fall
+    split that count between the classes (no argsort, no per-threshold binary search).
     """
-    target, nontarget = _split(scores, labels)
-    target = np.sort(target)
-    nontarget = np.sort(nontarget)
-    thresholds = np.append(np.unique(np.concatenate([target, nontarget])), np.inf)
-    # Number of scores strictly below each threshold = those rejected at that threshold.
-    p_miss = np.searchsorted(target, thresholds, side="left") / target.size
-    p_fa = 1.0 - np.searchsorted(nontarget, thresholds, side="left") / nontarget.size
+    scores, labels, num_target = _validate(scores, labels)
+    num_nontarget = scores.size - num_target
+    small_is_target = num_target <= num_nontarget
+    small = np.sort(scores[labels] if small_is_target else scores[~labels])
+    merged = np.sort(scores)
+    # merged[i] starts a run of equal scores: exactly i scores lie strictly below it, i.e. are
+    # rejected when the threshold is merged[i]. In-place operations below: on 1e7 scores every
+    # temporary array costs about as much as the arithmetic.
+    starts_run = np.empty(merged.size, dtype=bool)
+    starts_run[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=starts_run[1:])
+    rejected = np.flatnonzero(starts_run)                  # [K - 1]
+    thresholds = np.empty(rejected.size + 1)
+    thresholds[:-1] = merged[rejected]
+    thresholds[-1] = np.inf
+    # Run index of each score of the smaller class; per-run counts, summed: how many of the
+    # class lie strictly below each threshold.
+    per_run = np.bincount(np.searchsorted(thresholds[:-1], small, side="left"), minlength=rejected.size)
+    small_rejected = np.empty(thresholds.size, dtype=np.int64)
+    small_rejected[0] = 0
+    np.cumsum(per_run, out=small_rejected[1:])
+    large_rejected = np.empty_like(small_rejected)
+    np.subtract(rejected, small_rejected[:-1], out=large_rejected[:-1])
+    large_rejected[-1] = scores.size - small.size
+    target_rejected, nontarget_rejected = ((small_rejected, large_rejected) if small_is_target
+                                           else (large_rejected, small_rejected))
+    p_miss = np.divide(target_rejected, num_target)
+    p_fa = np.divide(nontarget_rejected, num_nontarget)
+    np.subtract(1.0, p_fa, out=p_fa)
     return DetCurve(p_miss, p_fa, thresholds)
+
+
+def eer_from_curve(curve: DetCurve) -> tuple[float, float]:
+    """``compute_eer`` on the operating points of ``det_curve``."""
+    diff = curve.p_miss - curve.p_fa          # -1 at the first point, +1 at the last
+    i = int(np.argmax(diff >= 0))             # first index with P_miss >= P_fa (i >= 1)
+    d0, d1 = diff[i - 1], diff[i]
+    alpha = d0 / (d0 - d1)                    # in (0, 1]: fraction of the way from i-1 to i
+    eer = curve.p_miss[i - 1] + alpha * (curve.p_miss[i] - curve.p_miss[i - 1])
+    t0, t1 = curve.thresholds[i - 1], curve.thresholds[i]
+    threshold = t0 + alpha * (t1 - t0) if np.isfinite(t1) else t0
+    return float(eer), float(threshold)
 
 
 def compute_eer(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
@@ -77,15 +113,23 @@ def compute_eer(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float,
     one is returned). When an operating point has ``P_miss == P_fa`` exactly, that value is the
     EER. Perfectly separated scores give 0, perfectly reversed ones give 1.
     """
-    curve = det_curve(scores, labels)
-    diff = curve.p_miss - curve.p_fa          # -1 at the first point, +1 at the last
-    i = int(np.argmax(diff >= 0))             # first index with P_miss >= P_fa (i >= 1)
-    d0, d1 = diff[i - 1], diff[i]
-    alpha = d0 / (d0 - d1)                    # in (0, 1]: fraction of the way from i-1 to i
-    eer = curve.p_miss[i - 1] + alpha * (curve.p_miss[i] - curve.p_miss[i - 1])
-    t0, t1 = curve.thresholds[i - 1], curve.thresholds[i]
-    threshold = t0 + alpha * (t1 - t0) if np.isfinite(t1) else t0
-    return float(eer), float(threshold)
+    return eer_from_curve(det_curve(scores, labels))
+
+
+def min_dcf_from_curve(curve: DetCurve, p_target: float, c_miss: float = 1.0,
+                       c_fa: float = 1.0) -> DcfResult:
+    """``compute_min_dcf`` on the operating points of ``det_curve``."""
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    # c_miss * P_miss * p_target + c_fa * P_fa * (1 - p_target), in place, same operation order
+    dcf = np.multiply(curve.p_miss, c_miss)
+    dcf *= p_target
+    false_alarm_cost = np.multiply(curve.p_fa, c_fa)
+    false_alarm_cost *= 1.0 - p_target
+    dcf += false_alarm_cost
+    best = int(np.argmin(dcf))
+    norm = min(c_miss * p_target, c_fa * (1.0 - p_target))
+    return DcfResult(float(dcf[best] / norm), float(curve.thresholds[best]), float(p_target))
 
 
 def compute_min_dcf(scores: Sequence[float], labels: Sequence[bool], p_target: float,
@@ -96,24 +140,19 @@ def compute_min_dcf(scores: Sequence[float], labels: Sequence[bool], p_target: f
     all operating points and divided by ``min(C_miss * P_target, C_fa * (1 - P_target))`` (the
     cost of the better of "accept all" / "reject all"), so a useless system scores 1.
     """
-    if not 0.0 < p_target < 1.0:
-        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
-    curve = det_curve(scores, labels)
-    dcf = c_miss * curve.p_miss * p_target + c_fa * curve.p_fa * (1.0 - p_target)
-    best = int(np.argmin(dcf))
-    norm = min(c_miss * p_target, c_fa * (1.0 - p_target))
-    return DcfResult(float(dcf[best] / norm), float(curve.thresholds[best]), float(p_target))
+    return min_dcf_from_curve(det_curve(scores, labels), p_target, c_miss, c_fa)
 
 
 def compute_metrics(scores: Sequence[float], labels: Sequence[bool],
                     p_targets: Iterable[float] = (0.01, 0.05)) -> Dict[str, object]:
-    """EER (percent) and minDCF at each ``p_target``, as a JSON-ready dict.
+    """EER (percent) and minDCF at each ``p_target``, as a JSON-ready dict; one ``det_curve``.
 
     Keys: ``num_trials``, ``num_target``, ``num_nontarget``, ``eer_percent``, ``eer_threshold``,
     ``min_dcf`` ({"0.01": value, ...}), ``min_dcf_threshold`` (same keys).
     """
+    curve = det_curve(scores, labels)
     labels = np.asarray(labels, dtype=bool)
-    eer, eer_threshold = compute_eer(scores, labels)
+    eer, eer_threshold = eer_from_curve(curve)
     out: Dict[str, object] = {
         "num_trials": int(labels.size),
         "num_target": int(labels.sum()),
@@ -124,7 +163,7 @@ def compute_metrics(scores: Sequence[float], labels: Sequence[bool],
         "min_dcf_threshold": {},
     }
     for p in p_targets:
-        result = compute_min_dcf(scores, labels, p)
+        result = min_dcf_from_curve(curve, p)
         key = format_p_target(p)
         out["min_dcf"][key] = result.min_dcf
         out["min_dcf_threshold"][key] = result.threshold
