@@ -54,7 +54,7 @@ def test_every_paper_row_has_one_config():
 
 def expected_switches(paper):
     label = paper["row"]
-    encoder, _, method = label.rpartition(" | ")
+    encoder, _, method = label.rpartition(", ")
     model = ENCODERS[encoder] if encoder else (ENCODERS["ERes2NetV2"] if "IV" in paper["table"] else ECAPA_C512)
     return model, METHODS[method]
 

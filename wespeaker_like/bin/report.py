@@ -11,6 +11,9 @@
   "config" summarises ``exp_dir/config.yaml``: model name, embedding dim, loss, epochs.
   Train time comes from ``--train_time_seconds`` or the first number (seconds) in
   ``exp_dir/train_time``; what is missing is reported on stderr and shown as "?".
+* With ``--paper_trials NAME`` and a ``paper:`` block in the config (``{table, row, numbers: {NAME:
+  {eer, min_dcf}}}``), a row of a second table sets our EER / minDCF(0.01) beside the paper's:
+  experiment | paper table | paper row | trials | EER % | paper EER % | minDCF(0.01) | paper minDCF(0.01).
 * ``exp_dir/det.png``: DET curve on normal-deviate axes, EER and minDCF points marked.
 * ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
   (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
@@ -40,6 +43,8 @@ from wespeaker_like.scoring.metrics import compute_eer, compute_min_dcf, det_cur
 P_TARGETS = (0.01, 0.05)
 COLUMNS = ["experiment", "config"] + ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS] \
     + ["train time", "date"]
+PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "EER %", "paper EER %", "minDCF(0.01)",
+                 "paper minDCF(0.01)"]
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
 
 
@@ -95,10 +100,11 @@ def summarise_config(config: Dict[str, Any]) -> str:
     return ", ".join(parts) or "?"
 
 
-def load_config_summary(path: Path) -> str:
+def load_config(path: Path) -> Optional[Dict[str, Any]]:
+    """The YAML mapping of ``path``; None (with a warning) when it is missing or not a mapping."""
     if not path.is_file():
         warn(f"{path}: not found; config column left as '?'")
-        return "?"
+        return None
     import yaml
 
     try:
@@ -110,8 +116,21 @@ def load_config_summary(path: Path) -> str:
                          None if mark is None else mark.line + 1) from None
     if not isinstance(config, dict):
         warn(f"{path}: expected a YAML mapping; config column left as '?'")
-        return "?"
-    return summarise_config(config)
+        return None
+    return config
+
+
+def paper_row(name: str, config: Dict[str, Any], config_path: Path, trials_name: str, eer: float,
+              min_dcf: float) -> List[str]:
+    """Cells of ``PAPER_COLUMNS``: our EER (fraction) and minDCF(0.01) beside the config's ``paper:`` numbers."""
+    paper = config.get("paper") or {}
+    numbers = (paper.get("numbers") or {}).get(trials_name)
+    if not isinstance(numbers, dict) or "eer" not in numbers or "min_dcf" not in numbers:
+        known = ", ".join(sorted(paper.get("numbers") or {})) or "none"
+        raise InputError(config_path, f"paper.numbers has no {{eer, min_dcf}} for trials '{trials_name}' "
+                         f"(given: {known})")
+    return [name, str(paper.get("table", "?")), str(paper.get("row", "?")), trials_name, f"{100 * eer:.2f}",
+            f"{float(numbers['eer']):.2f}", f"{min_dcf:.3f}", f"{float(numbers['min_dcf']):.3f}"]
 
 
 # ----------------------------------------------------------------------------- train time
@@ -162,18 +181,19 @@ def _format_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(_escape(c) for c in cells) + " |"
 
 
-def update_results_table(text: str, row: Sequence[str]) -> str:
-    """Return ``text`` with ``row`` (cells in ``COLUMNS`` order) in the results table.
+def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> str:
+    """Return ``text`` with ``row`` (cells in ``columns`` order) in the table with that header.
 
     A row whose first cell equals ``row[0]`` is replaced in place; otherwise the row is added at
-    the end of the table. Without a table (header equal to ``COLUMNS``), one is appended.
+    the end of the table. Without a table (header equal to ``columns``), one is appended.
     """
+    columns = list(columns)
     lines = text.splitlines()
     header = next((i for i, line in enumerate(lines)
-                   if line.lstrip().startswith("|") and _cells(line) == COLUMNS), None)
+                   if line.lstrip().startswith("|") and _cells(line) == columns), None)
     new = _format_row(row)
     if header is None:
-        block = [_format_row(COLUMNS), "|" + "---|" * len(COLUMNS), new]
+        block = [_format_row(columns), "|" + "---|" * len(columns), new]
         if not lines:
             lines = ["# Results", ""]
         elif lines[-1].strip():
@@ -191,10 +211,10 @@ def update_results_table(text: str, row: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results_row(path: Path, row: Sequence[str]) -> None:
+def write_results_row(path: Path, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> None:
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     with atomic_write(path) as handle:
-        handle.write(update_results_table(old, row))
+        handle.write(update_results_table(old, row, columns))
 
 
 # ----------------------------------------------------------------------------- main
@@ -211,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None, help="config YAML (default: EXP_DIR/config.yaml)")
     parser.add_argument("--results_md", type=Path, default=Path("RESULTS.md"), help="Markdown results table to update")
     parser.add_argument("--name", default=None, help="row label (default: the exp dir's name)")
+    parser.add_argument("--paper_trials", default=None,
+                        help="key of the config's paper.numbers for these trials: adds a row beside the paper's")
     parser.add_argument("--train_time_seconds", type=float, default=None,
            help="training time in seconds (default: read EXP_DIR/train_time)")
     parser.add_argument("--det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
@@ -290,11 +312,21 @@ def run(args: argparse.Namespace) -> List[str]:
     train_time = args.train_time_seconds
     if train_time is None:
         train_time = read_train_time(exp_dir)
-    row = [name, load_config_summary(args.config or exp_dir / "config.yaml"), f"{100 * eer:.2f}"]
+    config_path = args.config or exp_dir / "config.yaml"
+    config = load_config(config_path)
+    beside_paper = None
+    if args.paper_trials is not None:
+        if config is None:
+            raise InputError(config_path, f"--paper_trials {args.paper_trials} needs the config's paper: block")
+        beside_paper = paper_row(name, config, config_path, args.paper_trials, eer, dcfs[0.01].min_dcf)
+    row = [name, summarise_config(config) if config is not None else "?", f"{100 * eer:.2f}"]
     row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
     row += [format_duration(train_time), datetime.date.today().isoformat()]
     write_results_row(args.results_md, row)
     print(f"{args.results_md}: {_format_row(row)}")
+    if beside_paper is not None:
+        write_results_row(args.results_md, beside_paper, PAPER_COLUMNS)
+        print(f"{args.results_md}: {_format_row(beside_paper)}")
 
     if not args.no_tsne:
         _tsne(args, args.tsne_png or exp_dir / "tsne.png")
