@@ -139,3 +139,11 @@ def test_margin_schedule_ramps_the_classifier_margin():
     assert obj.head.margin == pytest.approx(0.15)
     obj.on_progress(3.0)
     assert obj.head.margin == pytest.approx(0.3)
+
+
+def test_builds_on_the_meta_device():
+    """Config tests build every row's objective without allocating (``torch.device('meta')``)."""
+    with torch.device("meta"):
+        obj = build_objective({"name": "supmargincon"}, {"name": "ecapa_tdnn", "feat_dim": 80, "embed_dim": 192,
+                                                         "channels": [1024] * 4 + [3072]}, {"spk": 5994})
+    assert obj.head.weight.is_meta and obj.mi_estimator.critic_mean[0].in_features == 1024

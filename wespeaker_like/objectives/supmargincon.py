@@ -99,7 +99,7 @@ class SupMarginCon(Objective):
                                                       self.mi["rho"], self.mi["positive_term"], self.mi["contrast"])
         # the noise of a step depends on (this draw, the step's progress) only: the same after a resume
         # (the global RNG is not: loaders draw from it) and on every rank
-        self.noise_seed = int(torch.randint(2**31 - 1, ()))
+        self.noise_seed = int(torch.randint(2**31 - 1, (), device="cpu"))  # also under a meta device
         self.progress = 0.0
         if self.head is None and self.contrastive is None:
             raise ValueError("supmargincon: both 'loss' and 'contrastive' are off; nothing trains the embedding")
