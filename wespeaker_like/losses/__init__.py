@@ -1,3 +1,5 @@
-"""Training losses, registered by name in ``wespeaker_like.registry.LOSSES``."""
+"""Training losses; the classifier heads are registered by name in ``wespeaker_like.registry.LOSSES``."""
 
+from wespeaker_like.losses.contrastive import AngularPrototypical, sup_margin_con_loss  # noqa: F401
 from wespeaker_like.losses.margin import AAMSoftmax, AMSoftmax, MarginSoftmax, Softmax  # noqa: F401
+from wespeaker_like.losses.mutual_information import GaussianCriticInfoNCE, gaussian_infonce  # noqa: F401
