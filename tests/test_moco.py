@@ -10,7 +10,7 @@ from conftest import make_feature_data_dir
 from test_trainer import train_until_killed
 from wespeaker_like.bin import train
 from wespeaker_like.objectives import build_objective
-from wespeaker_like.objectives.moco import queue_infonce
+from wespeaker_like.losses.contrastive import queue_infonce
 
 MODEL = {"name": "ecapa_tdnn", "feat_dim": 20, "embed_dim": 16, "channels": [16, 16, 16, 16, 48],
          "se_channels": 8, "attention_channels": 8}
@@ -76,10 +76,34 @@ def test_step_enqueues_the_keys_and_wraps_around():
     assert torch.allclose(objective.queue[:, :4], keys[4:].T, atol=1e-6)
 
 
-def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
+def test_mi_term_follows_the_estimator_on_both_views():
+    from wespeaker_like.losses.mutual_information import gaussian_infonce, injected_noise
+
+    torch.manual_seed(1)
+    mi = {"weight": 0.1, "rho": 0.05, "sigma": 0.1, "critic_hidden": 8}
+    objective = build_objective({"name": "moco", "num_frames": 30, "queue_size": 12, "mi": mi}, MODEL, {"spk": 3})
+    objective.eval()
+    objective.on_progress(0.25)
+    updater = RecordingUpdater()
+    views = [torch.randn(6, 30, 20), torch.randn(6, 30, 20)]
+    values = objective.training_step({"views": views, "labels": {"spk": torch.zeros(6, dtype=torch.long)}}, updater)
+    embedding, low_level = objective.query.backbone.forward_with_frontend(torch.cat(views))
+    noisy = embedding + injected_noise(objective.noise_seed, 0.25, 0.1, 2, 6, 16, embedding)
+    means = objective.mi_estimator.critic_mean(low_level)
+    expected = -0.1 * sum(gaussian_infonce(noisy[v * 6:(v + 1) * 6], means[v * 6:(v + 1) * 6], 0.05)
+                          for v in range(2))
+    assert values["mi"] == pytest.approx(expected.item(), rel=1e-5)
+    assert values["loss"] == pytest.approx(values["moco"] + values["mi"], rel=1e-6)
+    updater.losses[0].backward()
+    assert all(p.grad is not None for p in objective.mi_estimator.parameters())
+
+
+@pytest.mark.parametrize("mi", [False, True], ids=["moco", "moco_mi"])
+def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch, mi):
     data = make_feature_data_dir(tmp_path / "data")
     config = tmp_path / "moco.yaml"
-    config.write_text(CONFIG)
+    with_mi = "views: {augment: null, position: independent}, mi: {weight: 0.1, critic_hidden: 8}}"
+    config.write_text(CONFIG.replace("views: {augment: null, position: independent}}", with_mi) if mi else CONFIG)
 
     def run(exp):
         return train.main(["--config", str(config), "--train_data", str(data), "--exp_dir", str(exp)])

@@ -1,5 +1,5 @@
-"""Contrastive losses on L2-normalised embeddings: SupCon / SupMarginCon (paper 004) and the
-angular prototypical loss (voxceleb_trainer's AP).
+"""Contrastive losses on L2-normalised embeddings: SupCon / SupMarginCon (paper 004), MoCo's
+InfoNCE against a queue of keys, and the angular prototypical loss (voxceleb_trainer's AP).
 
 Views are stacked view-major: with V views of B samples, row ``v*B + i`` is view v of sample i,
 and ``labels`` has one entry per row (the speaker for SupCon, the sample index for SimCLR).
@@ -61,6 +61,16 @@ def sup_margin_con_loss(z: torch.Tensor, labels: torch.Tensor, temperature: floa
     log_prob = (logits - log_denominator).masked_fill(~positive, 0.0)
     num_positives = positive.sum(dim=1).clamp(min=1)
     return -(log_prob.sum(dim=1) / num_positives).mean()
+
+
+def queue_infonce(queries: torch.Tensor, keys: torch.Tensor, queue: torch.Tensor, temperature: float) -> torch.Tensor:
+    """MoCo's InfoNCE: mean over i of −log exp(q_i·k_i/τ) / (exp(q_i·k_i/τ) + Σ_j exp(q_i·n_j/τ)); scalar.
+
+    ``queries``, ``keys``: (B, D), L2-normalised (keys without gradient); ``queue``: (D, K) negatives.
+    """
+    positive = (queries * keys).sum(dim=1, keepdim=True)          # (B, 1)
+    logits = torch.cat([positive, queries @ queue], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(queries), dtype=torch.long, device=queries.device))
 
 
 class AngularPrototypical(nn.Module):

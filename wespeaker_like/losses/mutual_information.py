@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn as nn
 
+from wespeaker_like.training.distributed import world
+
 CONTRASTS = ("means", "embeddings")
 
 
@@ -49,3 +51,14 @@ class GaussianCriticInfoNCE(nn.Module):
 
     def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return gaussian_infonce(z, self.critic_mean(h), self.rho, self.positive_term, self.contrast)
+
+
+def injected_noise(seed: int, progress: float, sigma: float, num_views: int, batch: int, dim: int,
+                   like: torch.Tensor) -> torch.Tensor:
+    """σ·ε for this rank's rows, view-major (num_views·batch, dim), cut from one draw for the global
+    batch: the same on every rank and after a resume (it depends on ``seed`` and ``progress`` only)."""
+    rank, world_size = world()
+    generator = torch.Generator(like.device)
+    generator.manual_seed(seed * 1_000_003 + round(progress * 1e9))
+    noise = torch.randn(num_views, world_size * batch, dim, device=like.device, dtype=like.dtype, generator=generator)
+    return sigma * noise[:, rank * batch:(rank + 1) * batch].reshape(num_views * batch, dim)

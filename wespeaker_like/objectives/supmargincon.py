@@ -33,7 +33,7 @@ import wespeaker_like.losses  # noqa: F401  (registers the margin softmaxes)
 from wespeaker_like.dataset.features import View
 from wespeaker_like.losses.contrastive import sup_margin_con_loss
 from wespeaker_like.losses.margin import compute_dtype
-from wespeaker_like.losses.mutual_information import GaussianCriticInfoNCE
+from wespeaker_like.losses.mutual_information import GaussianCriticInfoNCE, injected_noise
 from wespeaker_like.models import build_model
 from wespeaker_like.objectives.base import Objective
 from wespeaker_like.objectives.classification import follow_margin_schedule
@@ -110,13 +110,7 @@ class SupMarginCon(Objective):
             follow_margin_schedule(self.head, self.margin_schedule, self.final_margin, progress)
 
     def _noise(self, num_views: int, batch: int, dim: int, like: torch.Tensor) -> torch.Tensor:
-        """σ·ε for this rank's rows (view-major (V·B, dim)), cut from one draw for the global batch."""
-        rank, world_size = world()
-        generator = torch.Generator(like.device)
-        generator.manual_seed(self.noise_seed * 1_000_003 + round(self.progress * 1e9))
-        noise = torch.randn(num_views, world_size * batch, dim, device=like.device, dtype=like.dtype,
-                            generator=generator)
-        return self.mi["sigma"] * noise[:, rank * batch:(rank + 1) * batch].reshape(num_views * batch, dim)
+        return injected_noise(self.noise_seed, self.progress, self.mi["sigma"], num_views, batch, dim, like)
 
     def losses(self, batch) -> dict:
         """The weighted terms (tensors) and the numbers to log, for one batch of two views."""
