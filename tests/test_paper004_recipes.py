@@ -23,7 +23,7 @@ def run_recipe(recipe, tmp_path, *options):
                            "--corpus_dir", str(tmp_path / "corpus"), "--data", str(tmp_path / "data"),
                            "--exp", str(tmp_path / "exp"), "--results_md", str(tmp_path / "RESULTS.md"),
                            "--overrides", TINY, *map(str, options)],
-                          cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=600)
+                          cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc.stdout
 
