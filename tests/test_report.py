@@ -199,3 +199,56 @@ def test_report_missing_scores_names_file(experiment, tmp_path, capsys):
     assert code == 1
     assert "test.score: score file not found" in err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_report_sets_our_numbers_beside_the_papers(experiment, tmp_path, capsys):
+    config = experiment["exp"] / "config.yaml"
+    config.write_text(config.read_text() + "paper:\n  table: I\n  row: ECAPA-TDNN, Ours (eq.8)\n"
+                      "  numbers: {vox1_O: {eer: 0.74, min_dcf: 0.096}, vox1_E: {eer: 0.83, min_dcf: 0.103}}\n")
+    results_md = tmp_path / "R.md"
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--name", "ours O",
+                                     "--paper_trials", "vox1_O")
+    assert code == 0, err
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--name", "ours E",
+                                     "--paper_trials", "vox1_E")
+    assert code == 0, err
+    eer = 100 * compute_eer(experiment["scores"], experiment["labels"])[0]
+    dcf01 = compute_min_dcf(experiment["scores"], experiment["labels"], 0.01).min_dcf
+    text = results_md.read_text()
+    assert "| experiment | paper table | paper row | trials | EER % | paper EER % |" in text
+    rows = [r for r in table_rows(text) if r[0].startswith("ours")]
+    assert [r[0] for r in rows] == ["ours O", "ours E", "ours O", "ours E"]  # the usual table, then the paper's
+    assert rows[2] == ["ours O", "I", "ECAPA-TDNN, Ours (eq.8)", "vox1_O", f"{eer:.2f}", "0.74", f"{dcf01:.3f}",
+                       "0.096"]
+    assert rows[3][3:] == ["vox1_E", f"{eer:.2f}", "0.83", f"{dcf01:.3f}", "0.103"]
+
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--paper_trials", "vox1_H")
+    assert code == 1 and "config.yaml: paper.numbers has no {eer, min_dcf} for trials 'vox1_H' " \
+                          "(given: vox1_E, vox1_O)" in err
+
+
+def test_report_geometry_columns_follow_the_formulas(experiment, tmp_path, capsys):
+    """``--geometry``: alignment over same-speaker pairs, uniformity over all pairs of the normalised
+    test embeddings, in a table of its own columns."""
+    import kaldiio as kio
+
+    results_md = tmp_path / "R.md"
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--geometry")
+    assert code == 0, err
+    header = [c.strip() for c in results_md.read_text().splitlines()[2].strip("|").split("|")]
+    assert header == report.GEOMETRY_COLUMNS
+    row = table_rows(results_md.read_text())[0]
+    embeddings = dict(kio.load_scp(str(experiment["exp"] / "embeddings" / "test" / "xvector.scp")))
+    keys = sorted(embeddings)
+    unit = {k: embeddings[k] / np.linalg.norm(embeddings[k]) for k in keys}
+    same, every = [], []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            distance = float(np.sum((unit[a] - unit[b]) ** 2))
+            every.append(np.exp(-2 * distance))
+            if a.split("-")[0] == b.split("-")[0]:
+                same.append(distance)
+    assert row[5] == f"{np.mean(same):.3f}" and row[6] == f"{np.log(np.mean(every)):.3f}"
+    code, _, err = report_in_process(capsys, {**experiment, "data": experiment["data"]}, results_md, "--no_tsne",
+                                     "--geometry", "--embeddings", str(tmp_path / "absent.scp"))
+    assert code == 1

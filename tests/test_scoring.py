@@ -394,3 +394,28 @@ def test_scp_offset_past_the_end_of_the_ark_fails_in_one_line(small_set, tmp_pat
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"{bad}:2: offset {ark.stat().st_size + 7} of '{key}' is past the end of '{ark}'" in proc.stderr
+
+
+def test_enroll_map_averages_the_enrollment_utterances(small_set, tmp_path, capsys):
+    from wespeaker_like.bin import score
+
+    emb = small_set["test"]
+    enroll_map = tmp_path / "enroll.map"
+    enroll_map.write_text("spk0-enroll spk0-utt0 spk2-utt4\nspk1-utt3 spk1-utt3 spk1-utt2\n")
+    trials_path = tmp_path / "trials_enroll"
+    trials_path.write_text("spk0-enroll spk0-utt1 target\nspk0-enroll spk1-utt2 nontarget\n"
+                           "spk1-utt3 spk1-utt2 target\n")
+    out = tmp_path / "out.score"
+    assert score.main(["--embeddings", str(small_set["test_scp"]), "--trials", str(trials_path),
+                       "--scores", str(out), "--enroll_map", str(enroll_map)]) == 0
+    model = (emb["spk0-utt0"] + emb["spk2-utt4"]) / 2  # an id with its own embedding keeps it (spk1-utt3)
+    expected = [cos(model, emb["spk0-utt1"]), cos(model, emb["spk1-utt2"]), cos(emb["spk1-utt3"], emb["spk1-utt2"])]
+    got = [float(line.split()[2]) for line in out.read_text().splitlines()]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+    enroll_map.write_text("spk0-enroll spk0-utt0\nspk9-enroll spk9-utt0 spk0-utt1\n")
+    capsys.readouterr()
+    assert score.main(["--embeddings", str(small_set["test_scp"]), "--trials", str(trials_path),
+                       "--scores", str(out), "--enroll_map", str(enroll_map)]) == 1
+    assert f"{enroll_map}:2: enrollment utterance 'spk9-utt0' of 'spk9-enroll' has no embedding" \
+        in capsys.readouterr().err

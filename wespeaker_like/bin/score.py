@@ -3,6 +3,7 @@
     python -m wespeaker_like.bin.score \\
         --embeddings exp/x/embeddings/test/xvector.scp --trials data/test/trials \\
         --scores exp/x/scores/test.score --results exp/x/scores/test.result \\
+        [--enroll_map data/cnceleb1_eval/enroll.map] \\
         [--mean_embeddings exp/x/embeddings/train/xvector.scp] \\
         [--asnorm_cohort exp/x/embeddings/train/xvector.scp --asnorm_top_n 300] \\
         [--p_target 0.01 0.05]
@@ -23,7 +24,7 @@ from typing import List, Optional
 from wespeaker_like.bin._entry import ArgumentParser, entry_point
 from wespeaker_like.data.trials import read_trials, require_both_kinds
 from wespeaker_like.errors import InputError
-from wespeaker_like.scoring.cosine import load_embeddings, mean_vector, score_trials
+from wespeaker_like.scoring.cosine import enrollment_embeddings, load_embeddings, mean_vector, score_trials
 from wespeaker_like.scoring.metrics import compute_metrics, summary_line
 from wespeaker_like.scoring.scores import write_results, write_scores
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="output JSON results file (default: the score file with suffix .result)")
     parser.add_argument("--enroll_embeddings", type=Path, default=None,
             help="separate scp for the enroll side, e.g. per-speaker models (default: --embeddings)")
+    parser.add_argument("--enroll_map", type=Path, default=None,
+            help="'<enroll id> <utt> ...' lines: an enroll id without its own embedding is scored with the "
+                 "mean embedding of its utterances (CN-Celeb enrollment averaging)")
     parser.add_argument("--mean_embeddings", type=Path, default=None,
             help="scp whose mean embedding is subtracted before L2 normalisation (e.g. train set)")
     parser.add_argument("--asnorm_cohort", type=Path, default=None,
@@ -62,6 +66,8 @@ def run(args: argparse.Namespace) -> dict:
         stale.unlink(missing_ok=True)
     embeddings = load_embeddings(args.embeddings)
     enroll = None if args.enroll_embeddings is None else load_embeddings(args.enroll_embeddings)
+    if args.enroll_map is not None:
+        enroll = enrollment_embeddings(enroll or embeddings, args.enroll_map)
     if enroll is None:
         trials = read_trials(args.trials, known_utts=embeddings.index)
     else:
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> dict:
     results["scoring"] = {
         "embeddings": str(args.embeddings),
         "enroll_embeddings": None if args.enroll_embeddings is None else str(args.enroll_embeddings),
+        "enroll_map": None if args.enroll_map is None else str(args.enroll_map),
         "trials": str(args.trials),
         "mean_embeddings": None if args.mean_embeddings is None else str(args.mean_embeddings),
         "asnorm_cohort": None if args.asnorm_cohort is None else str(args.asnorm_cohort),

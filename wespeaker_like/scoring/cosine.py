@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from wespeaker_like.data.kaldi_dir import line_of
+from wespeaker_like.data.kaldi_dir import line_of, read_list_table
 from wespeaker_like.data.scp import ArkFiles, read_scp
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
@@ -86,6 +86,29 @@ def load_embeddings(scp: str | Path) -> EmbeddingTable:
                                       f"expected {vectors[0].shape[0]} like the first entry", line_of(scp, key))
             vectors.append(value)
     return EmbeddingTable(list(locations), np.stack(vectors), scp)
+
+
+def enrollment_embeddings(embeddings: EmbeddingTable, enroll_map: str | Path) -> EmbeddingTable:
+    """One row per enrollment id of ``enroll_map`` (``<enroll id> <utt> <utt> ...`` lines, as the
+    CN-Celeb preparation writes it): the id's own embedding when ``embeddings`` has it (one
+    concatenated enrollment utterance), otherwise the mean of its utterances' embeddings [D].
+
+    An utterance without an embedding raises ``InputError`` at its enroll.map line.
+    """
+    enroll_map = Path(enroll_map)
+    table = read_list_table(enroll_map)
+    rows: List[np.ndarray] = []
+    for enroll_id, utts in table.items():
+        if enroll_id in embeddings:
+            rows.append(embeddings.matrix[embeddings.index[enroll_id]])
+            continue
+        missing = [u for u in utts if u not in embeddings]
+        if missing:
+            where = f" '{embeddings.path}'" if embeddings.path else ""
+            raise InputError(enroll_map, f"enrollment utterance '{missing[0]}' of '{enroll_id}' has no embedding "
+                             f"in{where}", line_of(enroll_map, enroll_id))
+        rows.append(embeddings.matrix[embeddings.rows(utts)].mean(axis=0))
+    return EmbeddingTable(list(table), np.stack(rows), enroll_map)
 
 
 def l2_normalise(matrix: np.ndarray, eps: float = 1e-12) -> np.ndarray:

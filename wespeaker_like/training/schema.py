@@ -23,13 +23,17 @@ SCHEMA = {
     "dataset": {"num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
                 # raw audio (source: audio) only: extra front-ends, on-the-fly augmentation, speed copies
                 "source": "auto", "frontends": OPEN, "augment": OPEN, "speed_perturb": [], "min_seconds": 0.0,
-                "skip_bad": False},
+                "skip_bad": False,
+                # a stage-2 data dir: sample only the clean originals (views reach the copies, 004)
+                "originals_only": False},
     "model": OPEN,
     "objective": OPEN,
     "optim": OPEN,
     "scheduler": OPEN,
     "step_groups": OPEN,
     "init_from": {"path": "", "key_map": OPEN, "freeze": OPEN},
+    # a paper-table row reproduced by the config: stage 7 shows its numbers ({trials: {eer, min_dcf}}) beside ours
+    "paper": {"table": "", "row": "", "numbers": OPEN},
     "trainer": {"epochs": 10, "grad_clip": 0.0, "amp": False, "log_every": 20, "checkpoint_every_steps": 200,
                 "keep_checkpoints": 2, "average_last": 1, "num_threads": 0, "device": "auto",
                 "sync_batchnorm": False},

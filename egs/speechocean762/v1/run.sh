@@ -111,13 +111,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     fi
   else
     stage_start 3 "features"
-    for set in $train_set test; do
-      $feat_cmd --num-threads 1 JOB=1:$nj "$data/$set/log/make_features.JOB.log" \
-        python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
-          --feat_dir "$data/$set/feats" --job JOB --num_jobs $nj
-      python3 -m wespeaker_like.bin.make_features --config "$config" --data_dir "$data/$set" \
-        --feat_dir "$data/$set/feats" --num_jobs $nj --merge
-    done
+    make_features_sets.sh "$config" "$data" "$nj" $train_set test
   fi
   # The clean training utterances (for the mean embedding of stage 6) share those features or audio.
   subset_data_dir.sh --utt-list "$data/train/utt2spk" "$data/$train_set" "$data/train_clean"
@@ -126,26 +120,7 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_start 4 "training ($config -> $exp)"
-  if [ "$num_gpus" -gt 0 ]; then
-    procs=$num_gpus; device=cuda; gpu_opt="--gpu $num_gpus"
-  else
-    procs=1; device=cpu; gpu_opt=""
-  fi
-  if [ "$num_nodes" -gt 1 ]; then
-    # One task per node; node 1 announces its address in $exp/rendezvous (shared file system).
-    mkdir -p "$exp"; rm -f "$exp/rendezvous"
-    echo "progress: $exp/train.log (per node: $exp/log/train.node.N.log)"
-    $train_cmd $gpu_opt --max-jobs-run "$num_nodes" JOB=1:$num_nodes "$exp/log/train.node.JOB.log" \
-      torchrun_node.sh JOB $num_nodes $procs "$exp/rendezvous" -m wespeaker_like.bin.train \
-        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
-        "${raw_opts[@]}"
-  else
-    echo "progress: $exp/log/train.log"
-    $train_cmd $gpu_opt "$exp/log/train.log" \
-      torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
-        --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
-        "${raw_opts[@]}"
-  fi
+  train_launch.sh "$config" "$data/$train_set" "$exp" "$num_gpus" "$num_nodes" "${raw_opts[@]}"
   stage_end 4
 fi
 
@@ -153,14 +128,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   stage_start 5 "embeddings"
   extract_source=feats
   if $raw_audio; then extract_source=audio; fi  # through the saved front-end, as in training
-  for set in test train_clean; do
-    $extract_cmd JOB=1:$nj "$exp/embeddings/$set/log/extract.JOB.log" \
-      python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
-        --out_dir "$exp/embeddings/$set" --job JOB --num_jobs $nj --device "$extract_device" \
-        --source "$extract_source"
-    python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
-      --out_dir "$exp/embeddings/$set" --num_jobs $nj --merge
-  done
+  extract_sets.sh "$exp" "$data" "$nj" "$extract_device" "$extract_source" test train_clean
   stage_end 5
 fi
 
