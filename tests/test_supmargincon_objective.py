@@ -147,3 +147,34 @@ def test_builds_on_the_meta_device():
         obj = build_objective({"name": "supmargincon"}, {"name": "ecapa_tdnn", "feat_dim": 80, "embed_dim": 192,
                                                          "channels": [1024] * 4 + [3072]}, {"spk": 5994})
     assert obj.head.weight.is_meta and obj.mi_estimator.critic_mean[0].in_features == 1024
+
+
+MINI_ROWS = {  # config: (seed, contrastive name, contrastive margin, MI on)
+    "aam": (42, None, None, False),
+    "aam_seed2": (43, None, None, False),
+    "aam_supcon": (42, "supcon", 0.0, False),
+    "aam_supmargincon": (42, "supmargincon", 0.2, False),
+    "aam_supmargincon_mi": (42, "supmargincon", 0.2, True),
+}
+
+
+def test_mini_proof_configs_share_one_budget_and_switch_their_rows():
+    from conftest import ROOT
+    from wespeaker_like.training.schema import load_experiment_config
+
+    conf = ROOT / "egs" / "speechocean762" / "supmargincon" / "conf"
+    assert sorted(p.stem for p in conf.glob("*.yaml")) == sorted(["base", *MINI_ROWS])
+    budget = None
+    for row, (seed, contrastive, margin, mi) in MINI_ROWS.items():
+        cfg = load_experiment_config(conf / f"{row}.yaml")
+        with torch.device("meta"):
+            obj = build_objective(cfg["objective"], cfg["model"], {"spk": 125})
+        assert cfg["seed"] == seed and obj.head.margin == 0.2 and (obj.mi is not None) == mi, row
+        assert (obj.contrastive or {}).get("name") == contrastive and (obj.contrastive or {}).get("margin") == margin
+        assert [v.augment for v in obj.views] == [None, "copy"] and cfg["dataset"]["originals_only"]
+        shared = (cfg["model"], cfg["dataset"], cfg["optim"], cfg["scheduler"], cfg["trainer"],
+                  cfg["objective"]["num_frames"], cfg["objective"]["loss"])
+        assert budget is None or shared == budget, row
+        budget = shared
+    assert budget[1]["sampler"]["batch_size"] == 64 and budget[5] == 150
+    assert 2500 // 64 * budget[4]["epochs"] == 312  # about 300 steps of the 2,500 clean utterances
