@@ -11,6 +11,9 @@
   "config" summarises ``exp_dir/config.yaml``: model name, embedding dim, loss, epochs.
   Train time comes from ``--train_time_seconds`` or the first number (seconds) in
   ``exp_dir/train_time``; what is missing is reported on stderr and shown as "?".
+  ``--stats a,b`` appends those means of the last ``epoch N done:`` line of ``exp_dir/train.log`` to
+  the config cell (e.g. the collapse statistics of self-supervised runs).
+* ``--paper_key K``: prints the config's ``paper: {K: {eer, min_dcf}}`` numbers beside ours.
 * ``exp_dir/det.png``: DET curve on normal-deviate axes, EER and minDCF points marked.
 * ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
   (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
@@ -95,10 +98,11 @@ def summarise_config(config: Dict[str, Any]) -> str:
     return ", ".join(parts) or "?"
 
 
-def load_config_summary(path: Path) -> str:
+def load_config(path: Path) -> Optional[Dict[str, Any]]:
+    """The YAML mapping of a config file, or None (warned) when it is missing or not a mapping."""
     if not path.is_file():
         warn(f"{path}: not found; config column left as '?'")
-        return "?"
+        return None
     import yaml
 
     try:
@@ -110,8 +114,8 @@ def load_config_summary(path: Path) -> str:
                          None if mark is None else mark.line + 1) from None
     if not isinstance(config, dict):
         warn(f"{path}: expected a YAML mapping; config column left as '?'")
-        return "?"
-    return summarise_config(config)
+        return None
+    return config
 
 
 # ----------------------------------------------------------------------------- train time
@@ -140,6 +144,38 @@ def format_duration(seconds: Optional[float]) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+# ----------------------------------------------------------------------------- training statistics
+
+def last_epoch_means(log_path: Path) -> Dict[str, float]:
+    """``{name: value}`` of the last ``epoch N done: name value ...`` line of a train.log ({} if none)."""
+    if not log_path.is_file():
+        return {}
+    lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if re.search(r"epoch \d+ done:", line)]
+    if not lines:
+        return {}
+    body = lines[-1].split("done:", 1)[1].split("(")[0].split()
+    return {name: float(value) for name, value in zip(body[::2], body[1::2])}
+
+
+def format_stats(means: Dict[str, float], names: Sequence[str], log_path: Path) -> str:
+    """``"end: a 0.0700, b 6.15"`` for the requested names; missing ones are warned about and skipped."""
+    missing = [n for n in names if n not in means]
+    if missing:
+        warn(f"{log_path}: no '{missing[0]}' in the last 'epoch N done' line; left out of the row")
+    shown = [f"{n} {means[n]:.4g}" for n in names if n in means]
+    return "end: " + ", ".join(shown) if shown else ""
+
+
+def format_paper_comparison(config: Any, key: str, eer_percent: float, min_dcf: float) -> Optional[str]:
+    """``paper: {key: {eer: %, min_dcf: x}}`` of a config beside our numbers, or None without one."""
+    paper = config.get("paper") if isinstance(config, dict) else None
+    entry = paper.get(key) if isinstance(paper, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    theirs = "EER {} % minDCF {}".format(entry.get("eer", "?"), entry.get("min_dcf", "?"))
+    return f"{key}: paper {theirs} | ours EER {eer_percent:.2f} % minDCF {min_dcf:.3f}"
 
 
 # ----------------------------------------------------------------------------- Markdown table
@@ -211,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None, help="config YAML (default: EXP_DIR/config.yaml)")
     parser.add_argument("--results_md", type=Path, default=Path("RESULTS.md"), help="Markdown results table to update")
     parser.add_argument("--name", default=None, help="row label (default: the exp dir's name)")
+    parser.add_argument("--stats", default="",
+           help="comma-separated train.log means of the last epoch to add to the config cell")
+    parser.add_argument("--paper_key", default=None,
+           help="print the config's paper: {KEY: {eer, min_dcf}} beside our EER and minDCF(--paper_p_target)")
+    parser.add_argument("--paper_p_target", type=float, default=0.05, help="P_target of the paper's minDCF")
     parser.add_argument("--train_time_seconds", type=float, default=None,
            help="training time in seconds (default: read EXP_DIR/train_time)")
     parser.add_argument("--det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
@@ -290,11 +331,21 @@ def run(args: argparse.Namespace) -> List[str]:
     train_time = args.train_time_seconds
     if train_time is None:
         train_time = read_train_time(exp_dir)
-    row = [name, load_config_summary(args.config or exp_dir / "config.yaml"), f"{100 * eer:.2f}"]
+    config = load_config(args.config or exp_dir / "config.yaml")
+    summary = "?" if config is None else summarise_config(config)
+    stat_names = [n for n in args.stats.split(",") if n]
+    if stat_names:
+        stats = format_stats(last_epoch_means(exp_dir / "train.log"), stat_names, exp_dir / "train.log")
+        summary = "; ".join(part for part in (summary, stats) if part)
+    row = [name, summary, f"{100 * eer:.2f}"]
     row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
     row += [format_duration(train_time), datetime.date.today().isoformat()]
     write_results_row(args.results_md, row)
     print(f"{args.results_md}: {_format_row(row)}")
+    if args.paper_key:
+        paper_dcf = compute_min_dcf(scores, labels, args.paper_p_target).min_dcf
+        line = format_paper_comparison(config, args.paper_key, 100 * eer, paper_dcf)
+        print(line if line else f"report: no paper: {{{args.paper_key}: ...}} block in the config")
 
     if not args.no_tsne:
         _tsne(args, args.tsne_png or exp_dir / "tsne.png")

@@ -90,7 +90,7 @@ class FeatureDataset(torch.utils.data.Dataset):
                  frontends: Optional[Mapping[str, Mapping]] = None, augment: Optional[Mapping] = None,
                  speed_perturb: Sequence[float] = (), min_seconds: float = 0.0, skip_bad: bool = False):
         self.data_dir = Path(data_dir)
-        data = DataDir.load(self.data_dir)
+        data = DataDir.load(self.data_dir, need_speakers="spk" in label_names)
         if source not in SOURCES:
             raise ValueError(f"unknown dataset source '{source}' (expected one of {', '.join(SOURCES)})")
         if source == "auto":

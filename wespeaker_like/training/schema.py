@@ -30,6 +30,7 @@ SCHEMA = {
     "scheduler": OPEN,
     "step_groups": OPEN,
     "init_from": {"path": "", "key_map": OPEN, "freeze": OPEN},
+    "paper": OPEN,  # the published numbers a recipe's report prints beside ours (not used in training)
     "trainer": {"epochs": 10, "grad_clip": 0.0, "amp": False, "log_every": 20, "checkpoint_every_steps": 200,
                 "keep_checkpoints": 2, "average_last": 1, "num_threads": 0, "device": "auto",
                 "sync_batchnorm": False},
