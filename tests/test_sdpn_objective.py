@@ -170,6 +170,15 @@ def test_sdpn_switches_change_the_loss_as_the_rows_say():
     assert official["loss"] == pytest.approx(paper_literal["loss"] + official["memax"], rel=1e-5)
 
 
+def test_unknown_head_or_loss_key_is_named(config, data, tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown key 'loss.tau'"):
+        tiny(loss={"tau": 0.1})
+    with pytest.raises(ValueError, match="unknown key 'head.in_dim'"):
+        tiny("dino", head={"in_dim": 3}, out_dim=12)
+    assert run(config, data, tmp_path / "exp", "objective.loss={sharpen: 0.25}") != 0
+    assert f"{config}:4: 'objective': unknown key 'loss.sharpen'" in capsys.readouterr().err
+
+
 def test_dino_step_centres_the_teacher():
     objective = tiny("dino", out_dim=12)
     assert torch.count_nonzero(objective.loss.center) == 0

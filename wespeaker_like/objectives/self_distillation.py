@@ -23,13 +23,13 @@ of the teacher (embedding std across the batch, entropy of the mean assignment, 
 from __future__ import annotations
 
 import copy
-from typing import Mapping, Optional
+import inspect
+from typing import Callable, Mapping, Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from wespeaker_like.dataset.views import SpecAugment, View
+from wespeaker_like.dataset.views import View
 from wespeaker_like.losses.self_distillation import (DinoLoss, KoLeoLoss, SdpnLoss, embedding_std,
                                                      mean_assignment_entropy, prototypes_used, sinkhorn_knopp)
 from wespeaker_like.models import build_model
@@ -43,13 +43,25 @@ MOMENTUM_SCHEDULE = {"name": "warmup_cosine", "final_lr": 1.0}  # 0.996 -> 1 ove
 LOCAL_MASK_GROUP = "local"
 
 
+def checked_options(target: Callable, values: Optional[Mapping], section: str, fixed=()) -> dict:
+    """``values`` as keyword arguments of ``target``, less the ``fixed`` ones the objective sets;
+    ValueError naming an unknown key of ``section``."""
+    values = dict(values or {})
+    allowed = [name for name in inspect.signature(target).parameters if name not in ("self", *fixed)]
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key '{section}.{unknown[0]}' (expected {', '.join(allowed)})")
+    return values
+
+
 class Branch(nn.Module):
     """Backbone + projection head [+ its own last layer]. (B, T, F) -> (embedding (B, E), logits (B, K))."""
 
     def __init__(self, model: Mapping, head: Mapping, last_layer: Optional[nn.Module] = None):
         super().__init__()
         self.backbone = build_model(dict(model))
-        self.head = ProjectionHead(self.backbone.embed_dim, **{**HEAD_DEFAULTS, **dict(head or {})})
+        head = {**HEAD_DEFAULTS, **checked_options(ProjectionHead, head, "head", fixed=("in_dim",))}
+        self.head = ProjectionHead(self.backbone.embed_dim, **head)
         self.last_layer = last_layer
 
     def forward(self, feats: torch.Tensor, prototypes: Optional[nn.Module] = None):
@@ -72,10 +84,9 @@ class _SelfDistillation(Objective):
 
     @staticmethod
     def _local_views(num_frames: int, count: int, augment: Optional[str], spec_augment: Optional[Mapping]):
-        spec = None
-        if spec_augment:
-            spec = View.from_dict({"spec_augment": {"group": LOCAL_MASK_GROUP, **dict(spec_augment)}}).spec_augment
-        return [View(num_frames, augment=augment, spec_augment=spec) for _ in range(count)]
+        """``count`` local views; their SpecAugment masks share positions (one ``group``)."""
+        spec = {"group": LOCAL_MASK_GROUP, **dict(spec_augment)} if spec_augment else None
+        return [View.from_dict({"num_frames": num_frames, "augment": augment, "spec_augment": spec})] * count
 
     def ema_teachers(self):
         return {"teacher": self.ema}
@@ -116,7 +127,8 @@ class Sdpn(_SelfDistillation):
         self.views = [View(global_frames)] + self._local_views(local_frames, num_local, augment, spec_augment)
         self._init_branches(model, head, momentum, momentum_schedule)
         self.prototypes = (Prototypes(num_prototypes, self.student.head.out_dim) if use_prototypes else None)
-        self.loss = SdpnLoss(**{"num_local_views": self.num_local, **dict(loss or {})})
+        loss_options = checked_options(SdpnLoss, loss, "loss", fixed=("num_local_views",))
+        self.loss = SdpnLoss(num_local_views=self.num_local, **loss_options)
         self.koleo = KoLeoLoss()
 
     def _trained_modules(self):
@@ -133,8 +145,7 @@ class Sdpn(_SelfDistillation):
         loss, stats = self.loss(student_logits, teacher_logits)
         values = {k: float(v) for k, v in stats.items()}
         if self.dr_weight:
-            chunks = F.normalize(student_embedding, dim=1).chunk(self.num_local)
-            koleo = sum(self.koleo(chunk) for chunk in chunks)
+            koleo = sum(self.koleo(chunk) for chunk in student_embedding.chunk(self.num_local))
             loss = loss + self.dr_weight * koleo
             values["koleo"] = koleo.item()
         updater.step("main", loss)
@@ -156,10 +167,11 @@ class Dino(_SelfDistillation):
         self.num_global, self.num_local = int(num_global), int(num_local)
         self.views = ([View(global_frames, augment=global_augment) for _ in range(self.num_global)]
                       + self._local_views(local_frames, num_local, augment, spec_augment))
-        head = {**HEAD_DEFAULTS, **dict(head or {})}
+        head = {**HEAD_DEFAULTS, **checked_options(ProjectionHead, head, "head", fixed=("in_dim",))}
         self._init_branches(model, head, momentum, momentum_schedule, Prototypes(out_dim, head["out_dim"]))
-        self.loss = DinoLoss(**{"out_dim": out_dim, "num_crops": self.num_global + self.num_local,
-                                "num_global_crops": self.num_global, **dict(loss or {})})
+        loss_options = checked_options(DinoLoss, loss, "loss", fixed=("out_dim", "num_crops", "num_global_crops"))
+        self.loss = DinoLoss(out_dim=out_dim, num_crops=self.num_global + self.num_local,
+                             num_global_crops=self.num_global, **loss_options)
         self.progress = 0.0
 
     def on_progress(self, progress: float) -> None:
