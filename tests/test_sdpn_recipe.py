@@ -2,6 +2,8 @@
 and numbers; egs/voxceleb/sdpn stages 0-7 on the miniature VoxCeleb; the speechocean762 mini configs."""
 
 import json
+import os
+import signal
 import subprocess
 
 import pytest
@@ -105,13 +107,18 @@ TINY_SDPN = ["model.channels=[8,8,8,8,24]", "model.embed_dim=16", "model.se_chan
 
 def test_voxceleb_sdpn_stages_0_to_7(corpus, tmp_path):
     exp = tmp_path / "exp"
-    proc = subprocess.run(
-        ["bash", str(VOX / "run.sh"), "--corpus_dir", str(corpus), "--data", str(tmp_path / "data"),
-         "--config", str(VOX / "conf" / "sdpn_mu0.1.yaml"), "--exp", str(exp), "--num_gpus", "0", "--nj", "1",
-         "--extract_device", "cpu", "--results_md", str(tmp_path / "RESULTS.md"), "--train_opts", " ".join(TINY_SDPN),
-         "--trials", "vox1_O_cleaned vox1_E_cleaned vox1_H"],  # the miniature H_cleaned list has no nontarget
-        cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    cmd = ["bash", str(VOX / "run.sh"), "--corpus_dir", str(corpus), "--data", str(tmp_path / "data"),
+           "--config", str(VOX / "conf" / "sdpn_mu0.1.yaml"), "--exp", str(exp), "--num_gpus", "0", "--nj", "1",
+           "--extract_device", "cpu", "--results_md", str(tmp_path / "RESULTS.md"), "--train_opts", " ".join(TINY_SDPN),
+           "--trials", "vox1_O_cleaned vox1_E_cleaned vox1_H"]  # the miniature H_cleaned list has no nontarget
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its workers too
+        raise
+    assert proc.returncode == 0, out[-4000:] + err[-4000:]
     assert not (tmp_path / "data" / "vox2_dev_aug").exists()  # augmented on the fly, no stage-2 copies
     log = (exp / "train.log").read_text()
     assert "3 utterances, {} classes" in log and "epoch 2 done" in log and "koleo" in log
@@ -119,8 +126,8 @@ def test_voxceleb_sdpn_stages_0_to_7(corpus, tmp_path):
         scores = (exp / "scores" / f"{name}.score").read_text().splitlines()
         assert len(scores) == trials
         assert "eer" in json.loads((exp / "scores" / f"{name}.result").read_text())
-    assert "vox1_O: paper EER 1.8 % minDCF 0.139 | ours EER" in proc.stdout
-    assert "vox1_H: paper EER 3.62 % minDCF 0.219 | ours EER" in proc.stdout
+    assert "vox1_O: paper EER 1.8 % minDCF 0.139 | ours EER" in out
+    assert "vox1_H: paper EER 3.62 % minDCF 0.219 | ours EER" in out
     table = (tmp_path / "RESULTS.md").read_text()
     for name in ("vox1_O_cleaned", "vox1_E_cleaned", "vox1_H"):
         assert f"voxceleb/sdpn/exp/{name}" in table
