@@ -189,6 +189,12 @@ def test_dino_step_centres_the_teacher():
     assert values["teacher_temperature"] == pytest.approx(0.04)
     assert all(p.grad is None for p in objective.teacher.parameters())
     assert objective.student.last_layer.weight.grad is not None
+    objective.before_optimizer_step("main", 0.5)  # inside freeze_last_layer (1 epoch): no update
+    assert objective.student.last_layer.weight.grad is None
+    updater = Recorder()
+    objective.training_step(batch, updater)
+    objective.before_optimizer_step("main", 1.0)
+    assert objective.student.last_layer.weight.grad is not None
 
 
 # ---------------------------------------------------------------------------------------- trainer integration

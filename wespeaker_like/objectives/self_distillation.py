@@ -14,7 +14,8 @@ w/o PRO-2), ``dr_weight`` (mu), ``augment`` (wave profile of the locals) and ``s
 
 ``dino``: 2 global + ``num_local`` local crops; the student sees all, the teacher the globals; logits
 are cosines to ``out_dim`` weight-normalised vectors per branch (DINO's last layer, gain 1);
-``DinoLoss`` centres and sharpens the teacher.
+``DinoLoss`` centres and sharpens the teacher; the student's last layer is not updated before epoch
+``freeze_last_layer``.
 
 Batch views: (B, T, F) each, global first. Step stats: the losses' terms and the collapse statistics
 of the teacher (embedding std across the batch, entropy of the mean assignment, prototypes used).
@@ -162,9 +163,10 @@ class Dino(_SelfDistillation):
                  local_frames: int = 200, num_global: int = 2, num_local: int = 4, augment: Optional[str] = None,
                  global_augment: Optional[str] = None, spec_augment: Optional[Mapping] = None,
                  head: Optional[Mapping] = None, out_dim: int = 65536, loss: Optional[Mapping] = None,
-                 momentum: float = 0.996, momentum_schedule: Optional[Mapping] = None):
+                 freeze_last_layer: float = 1.0, momentum: float = 0.996, momentum_schedule: Optional[Mapping] = None):
         super().__init__()
         self.num_global, self.num_local = int(num_global), int(num_local)
+        self.freeze_last_layer = float(freeze_last_layer)
         self.views = ([View(global_frames, augment=global_augment) for _ in range(self.num_global)]
                       + self._local_views(local_frames, num_local, augment, spec_augment))
         head = {**HEAD_DEFAULTS, **checked_options(ProjectionHead, head, "head", fixed=("in_dim",))}
@@ -176,6 +178,10 @@ class Dino(_SelfDistillation):
 
     def on_progress(self, progress: float) -> None:
         self.progress = progress
+
+    def before_optimizer_step(self, group: str, progress: float) -> None:
+        if progress < self.freeze_last_layer:  # DINO: the last layer stays still for the first epoch(s)
+            self.student.last_layer.weight.grad = None
 
     def training_step(self, batch, updater):
         views = batch["views"]
