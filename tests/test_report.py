@@ -215,12 +215,12 @@ def test_report_sets_our_numbers_beside_the_papers(experiment, tmp_path, capsys)
     eer = 100 * compute_eer(experiment["scores"], experiment["labels"])[0]
     dcf01 = compute_min_dcf(experiment["scores"], experiment["labels"], 0.01).min_dcf
     text = results_md.read_text()
-    assert "| experiment | paper table | paper row | trials | EER % | paper EER % |" in text
+    assert "| experiment | paper table | paper row | trials | P_target | EER % | paper EER % | minDCF |" in text
     rows = [r for r in table_rows(text) if r[0].startswith("ours")]
     assert [r[0] for r in rows] == ["ours O", "ours E", "ours O", "ours E"]  # the usual table, then the paper's
-    assert rows[2] == ["ours O", "I", "ECAPA-TDNN, Ours (eq.8)", "vox1_O", f"{eer:.2f}", "0.74", f"{dcf01:.3f}",
-                       "0.096"]
-    assert rows[3][3:] == ["vox1_E", f"{eer:.2f}", "0.83", f"{dcf01:.3f}", "0.103"]
+    assert rows[2] == ["ours O", "I", "ECAPA-TDNN, Ours (eq.8)", "vox1_O", "0.01", f"{eer:.2f}", "0.74",
+                       f"{dcf01:.3f}", "0.096"]
+    assert rows[3][3:] == ["vox1_E", "0.01", f"{eer:.2f}", "0.83", f"{dcf01:.3f}", "0.103"]
 
     code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--paper_trials", "vox1_H")
     assert code == 1 and "config.yaml: paper.numbers has no {eer, min_dcf} for trials 'vox1_H' " \

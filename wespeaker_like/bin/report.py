@@ -16,7 +16,10 @@
   of the L2-normalised test embeddings (``scoring/geometry.py``; needs ``--embeddings``, ``--utt2spk``).
 * With ``--paper_trials NAME`` and a ``paper:`` block in the config (``{table, row, numbers: {NAME:
   {eer, min_dcf}}}``), a row of a second table sets our EER / minDCF(0.01) beside the paper's:
-  experiment | paper table | paper row | trials | EER % | paper EER % | minDCF(0.01) | paper minDCF(0.01).
+  experiment | paper table | paper row | trials | P_target | EER % | paper EER % | minDCF | paper minDCF
+  (the paper block's ``p_target``, default 0.01, picks the minDCF).
+  ``--stats a,b`` appends those means of the last ``epoch N done:`` line of ``exp_dir/train.log`` to
+  the config cell (e.g. the collapse statistics of self-supervised runs).
 * ``exp_dir/det.png``: DET curve on normal-deviate axes, EER and minDCF points marked.
 * ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
   (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
@@ -46,8 +49,8 @@ from wespeaker_like.scoring.metrics import det_curve, eer_from_curve, format_p_t
 P_TARGETS = (0.01, 0.05)
 COLUMNS = ["experiment", "config"] + ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS] \
     + ["train time", "date"]
-PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "EER %", "paper EER %", "minDCF(0.01)",
-                 "paper minDCF(0.01)"]
+PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "P_target", "EER %", "paper EER %", "minDCF",
+                 "paper minDCF"]
 GEOMETRY_COLUMNS = COLUMNS[:5] + ["alignment", "uniformity"] + COLUMNS[5:]
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
 
@@ -125,16 +128,23 @@ def load_config(path: Path) -> Optional[Dict[str, Any]]:
 
 
 def paper_row(name: str, config: Dict[str, Any], config_path: Path, trials_name: str, eer: float,
-              min_dcf: float) -> List[str]:
-    """Cells of ``PAPER_COLUMNS``: our EER (fraction) and minDCF(0.01) beside the config's ``paper:`` numbers."""
+              dcfs: Dict[float, Any]) -> List[str]:
+    """Cells of ``PAPER_COLUMNS``: our EER (fraction) and minDCF beside the config's ``paper:`` numbers.
+
+    ``paper: {table, row, p_target (default 0.01, one of P_TARGETS), numbers: {trials: {eer, min_dcf}}}``.
+    """
     paper = config.get("paper") or {}
     numbers = (paper.get("numbers") or {}).get(trials_name)
     if not isinstance(numbers, dict) or "eer" not in numbers or "min_dcf" not in numbers:
         known = ", ".join(sorted(paper.get("numbers") or {})) or "none"
         raise InputError(config_path, f"paper.numbers has no {{eer, min_dcf}} for trials '{trials_name}' "
                          f"(given: {known})")
-    return [name, str(paper.get("table", "?")), str(paper.get("row", "?")), trials_name, f"{100 * eer:.2f}",
-            f"{float(numbers['eer']):.2f}", f"{min_dcf:.3f}", f"{float(numbers['min_dcf']):.3f}"]
+    p_target = float(paper.get("p_target", 0.01))
+    if p_target not in dcfs:
+        raise InputError(config_path, f"paper.p_target must be one of {', '.join(map(str, P_TARGETS))}, got {p_target}")
+    return [name, str(paper.get("table", "?")), str(paper.get("row", "?")), trials_name, format_p_target(p_target),
+            f"{100 * eer:.2f}", f"{float(numbers['eer']):.2f}", f"{dcfs[p_target].min_dcf:.3f}",
+            f"{float(numbers['min_dcf']):.3f}"]
 
 
 # ----------------------------------------------------------------------------- train time
@@ -163,6 +173,28 @@ def format_duration(seconds: Optional[float]) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+# ----------------------------------------------------------------------------- training statistics
+
+def last_epoch_means(log_path: Path) -> Dict[str, float]:
+    """``{name: value}`` of the last ``epoch N done: name value ...`` line of a train.log ({} if none)."""
+    if not log_path.is_file():
+        return {}
+    lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if re.search(r"epoch \d+ done:", line)]
+    if not lines:
+        return {}
+    body = lines[-1].split("done:", 1)[1].split("(")[0].split()
+    return {name: float(value) for name, value in zip(body[::2], body[1::2])}
+
+
+def format_stats(means: Dict[str, float], names: Sequence[str], log_path: Path) -> str:
+    """``"end: a 0.0700, b 6.15"`` for the requested names; missing ones are warned about and skipped."""
+    missing = [n for n in names if n not in means]
+    if missing:
+        warn(f"{log_path}: no '{missing[0]}' in the last 'epoch N done' line; left out of the row")
+    shown = [f"{n} {means[n]:.4g}" for n in names if n in means]
+    return "end: " + ", ".join(shown) if shown else ""
 
 
 # ----------------------------------------------------------------------------- Markdown table
@@ -237,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default=None, help="row label (default: the exp dir's name)")
     parser.add_argument("--paper_trials", default=None,
                         help="key of the config's paper.numbers for these trials: adds a row beside the paper's")
+    parser.add_argument("--stats", default="",
+                        help="comma-separated train.log means of the last epoch to add to the config cell")
     parser.add_argument("--train_time_seconds", type=float, default=None,
            help="training time in seconds (default: read EXP_DIR/train_time)")
     parser.add_argument("--det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
@@ -352,8 +386,13 @@ def run(args: argparse.Namespace) -> List[str]:
     if args.paper_trials is not None:
         if config is None:
             raise InputError(config_path, f"--paper_trials {args.paper_trials} needs the config's paper: block")
-        beside_paper = paper_row(name, config, config_path, args.paper_trials, eer, dcfs[0.01].min_dcf)
-    row = [name, summarise_config(config) if config is not None else "?", f"{100 * eer:.2f}"]
+        beside_paper = paper_row(name, config, config_path, args.paper_trials, eer, dcfs)
+    summary = "?" if config is None else summarise_config(config)
+    stat_names = [n for n in args.stats.split(",") if n]
+    if stat_names:
+        stats = format_stats(last_epoch_means(exp_dir / "train.log"), stat_names, exp_dir / "train.log")
+        summary = "; ".join(part for part in (summary, stats) if part)
+    row = [name, summary, f"{100 * eer:.2f}"]
     row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
     if args.geometry:
         row += embedding_geometry(args)

@@ -92,7 +92,10 @@ def train(cfg, args, dist, log, threads) -> None:
     check_input_dim(dataset, cfg["model"], args.config)
     num_classes = {name: dataset.num_classes(name) for name in dataset.label_maps}
     seed_everything(cfg["seed"])
-    objective = build_objective(cfg["objective"], cfg["model"], num_classes)
+    try:
+        objective = build_objective(cfg["objective"], cfg["model"], num_classes)
+    except ValueError as exc:  # options of a nested section (e.g. objective.loss) that the code rejects
+        raise cfg.error("objective", str(exc)) from None
     try:
         dataset.views = objective.views
     except InputError:

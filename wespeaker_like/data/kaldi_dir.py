@@ -239,7 +239,10 @@ class DataDir:
         self._mirrors_disk = False
 
     @classmethod
-    def load(cls, path: str | Path) -> "DataDir":
+    def load(cls, path: str | Path, need_speakers: bool = True) -> "DataDir":
+        """``need_speakers=False`` (unlabelled training data): without ``utt2spk`` every utterance of
+        ``feats.scp``, ``segments`` or ``wav.scp`` is its own speaker, Kaldi's convention for unknown
+        speakers."""
         path = Path(path)
         if not path.is_dir():
             raise InputError(path, "data directory not found (expected a Kaldi data dir with wav.scp and utt2spk)")
@@ -248,7 +251,12 @@ class DataDir:
             if (path / name).is_file():
                 tables[name] = read_table(path / name, value_format=VALUE_FORMATS.get(name))
         if "utt2spk" not in tables:
-            raise InputError(path / "utt2spk", "file not found (every data dir needs utt2spk)")
+            # utterance-keyed listings; with segments, wav.scp is keyed by recording
+            listing = next((tables[n] for n in ("feats.scp", "segments", "wav.scp") if n in tables), None)
+            if need_speakers or listing is None:
+                raise InputError(path / "utt2spk", "file not found (every data dir needs utt2spk"
+                                 + ("" if need_speakers else ", or feats.scp / wav.scp to list the utterances") + ")")
+            tables["utt2spk"] = {utt: utt for utt in c_sorted(listing)}
         data = cls(tables, path)
         data._mirrors_disk = True
         return data

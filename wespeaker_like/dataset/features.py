@@ -93,7 +93,7 @@ class FeatureDataset(torch.utils.data.Dataset):
                  speed_perturb: Sequence[float] = (), min_seconds: float = 0.0, skip_bad: bool = False,
                  originals_only: bool = False):
         self.data_dir = Path(data_dir)
-        data = DataDir.load(self.data_dir)
+        data = DataDir.load(self.data_dir, need_speakers="spk" in label_names)
         if source not in SOURCES:
             raise ValueError(f"unknown dataset source '{source}' (expected one of {', '.join(SOURCES)})")
         if source == "auto":

@@ -4,3 +4,4 @@ from wespeaker_like.objectives.base import Objective, build_objective  # noqa: F
 from wespeaker_like.objectives import classification  # noqa: F401  (registers 'classification')
 from wespeaker_like.objectives import supmargincon  # noqa: F401  (registers 'supmargincon')
 from wespeaker_like.objectives import moco  # noqa: F401  (registers 'moco')
+from wespeaker_like.objectives import self_distillation  # noqa: F401  (registers 'sdpn' and 'dino')

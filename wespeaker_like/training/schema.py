@@ -32,8 +32,8 @@ SCHEMA = {
     "scheduler": OPEN,
     "step_groups": OPEN,
     "init_from": {"path": "", "key_map": OPEN, "freeze": OPEN},
-    # a paper-table row reproduced by the config: stage 7 shows its numbers ({trials: {eer, min_dcf}}) beside ours
-    "paper": {"table": "", "row": "", "numbers": OPEN},
+    # a paper-table row reproduced by the config: stage 7 shows its numbers ({trials: {eer, min_dcf}}, p_target) beside ours
+    "paper": {"table": "", "row": "", "numbers": OPEN, "p_target": 0.01},
     "trainer": {"epochs": 10, "grad_clip": 0.0, "amp": False, "log_every": 20, "checkpoint_every_steps": 200,
                 "keep_checkpoints": 2, "average_last": 1, "num_threads": 0, "device": "auto",
                 "sync_batchnorm": False},

@@ -32,6 +32,7 @@ pack_audio=false         # with raw_audio: stage 3 packs data/train's audio into
 extract_device=cpu       # cpu | cuda | auto
 mean_norm=true           # subtract the training-set mean embedding before cosine scoring
 results_md=$recipe_dir/RESULTS.md
+report_stats=""          # comma-separated train.log means of the last epoch for the RESULTS row (stage 7)
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
   [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--num_nodes N] [--speed_perturb true|false]
@@ -147,7 +148,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "speechocean762/$(basename "$exp")" \
     --scores "$exp/scores/test.score" --trials "$data/test/trials" \
     --embeddings "$exp/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
-    --spk2gender "$data/test/spk2gender" --results_md "$results_md"
+    --spk2gender "$data/test/spk2gender" --results_md "$results_md" ${report_stats:+--stats "$report_stats"}
   stage_end 7
   cat "$timings"
 fi
