@@ -157,3 +157,18 @@ def test_load_model_names_a_file_that_is_no_export(tmp_path):
     soundfile.write(tmp_path / "model.pt", np.zeros(10), 16000, format="WAV")
     with pytest.raises(InputError, match="model.pt: is not a readable TorchScript model"):
         load_model(tmp_path / "model.pt")
+
+
+def test_torchscript_with_the_frontend_inside_takes_waveforms(extracted, capsys):
+    exp, wavs, stage5, _ = extracted
+    assert export.main(["--model", str(exp), "--format", "torchscript", "--with-frontend"]) == 0
+    exported = load_model(exp / "export" / "final_model_frontend.pt")
+    eager = load_model(exp)
+    np.testing.assert_allclose(exported.embed(wavs[0]), stage5[0], rtol=1e-4, atol=1e-4)
+    audio = load_audio(wavs[1])
+    for samples in (4000, 12345, len(audio)):  # the traced graph keeps the length dynamic
+        np.testing.assert_allclose(exported.embed(audio[:samples]), eager.embed(audio[:samples]), rtol=1e-4,
+                                   atol=1e-4)
+    with pytest.raises(SystemExit):
+        export.main(["--model", str(exp), "--format", "onnx", "--with_frontend"])
+    assert "--with_frontend needs --format torchscript" in capsys.readouterr().err

@@ -6,8 +6,9 @@
 
 An experiment directory is read as stage 5 reads it (``config.yaml``, ``final_model.pt``, the saved
 front-end) and embeds through the same code (``embed_features``); a file written by ``bin.export``
-(TorchScript ``.pt`` or ONNX ``.onnx``) carries the front-end settings, the mean vector and the
-calibration in its metadata. Audio is read with soundfile, downmixed and resampled to the front-end's rate.
+(TorchScript ``.pt``, with or without the front-end in the graph, or ONNX ``.onnx``) carries the
+front-end settings, the mean vector and the calibration in its metadata. Audio is read with
+soundfile, downmixed and resampled to the front-end's rate.
 
 Scores are cosine scores with the experiment's mean normalisation when it has one: the
 ``--mean_embeddings`` that stage 6 recorded in ``exp/scores/*.result``. With ``exp/calibration.json``
@@ -127,15 +128,17 @@ def load_mean(exp_dir: Path, mean_embeddings: Optional[Path]) -> Optional[np.nda
 class SpeakerModel:
     """A front-end plus an embedding network: audio -> embedding (D,), pairs -> cosine score.
 
-    ``network`` maps normalised features (T, dim) to a float32 embedding (D,); ``mean`` [D] is
-    subtracted before the L2 normalisation of scoring; ``calibration`` is ``{"a", "b", "threshold"}``.
+    ``network`` maps normalised features (T, dim) to a float32 embedding (D,), or, with
+    ``frontend_in_network``, the waveform (S,) itself; ``mean`` [D] is subtracted before the L2
+    normalisation of scoring; ``calibration`` is ``{"a", "b", "threshold"}``.
     """
 
     def __init__(self, network: Callable[[torch.Tensor], np.ndarray], frontend: FrontEnd,
                  mean: Optional[np.ndarray] = None, calibration: Optional[Dict[str, float]] = None,
-                 source: str = "model"):
+                 source: str = "model", frontend_in_network: bool = False):
         self.network = network
         self.frontend = frontend
+        self.frontend_in_network = frontend_in_network
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.calibration = calibration
         self.source = source
@@ -167,7 +170,8 @@ class SpeakerModel:
             what = audio if isinstance(audio, (str, Path)) else "<array>"
             raise InputError(what, f"audio has {samples.shape[0]} samples at {self.sample_rate} Hz; expected at "
                              f"least {self.frontend.window} for one {self.frontend.kind} frame")
-        embedding = self.network(self.frontend(samples))
+        inputs = torch.from_numpy(np.ascontiguousarray(samples)) if self.frontend_in_network else self.frontend(samples)
+        embedding = self.network(inputs)
         if not np.isfinite(embedding).all():
             raise InputError(self.source, "the embedding is not finite (NaN or inf): the model has diverged "
                              "or the audio is broken")
@@ -215,11 +219,13 @@ def load_model(model: str | Path, device: str = "cpu", checkpoint: Optional[str 
         raise ValueError("checkpoint= and mean_embeddings= apply to experiment directories, not exported files")
     network, metadata = load_exported(path, device)
     frontend = build_frontend(metadata["features"], f"{path} (metadata)")
-    return SpeakerModel(network, frontend, metadata["mean"], metadata["calibration"], str(path))
+    return SpeakerModel(network, frontend, metadata["mean"], metadata["calibration"], str(path),
+                        metadata.get("with_frontend", False))
 
 
 def load_exported(path: Path, device: str) -> Tuple[Callable[[torch.Tensor], np.ndarray], dict]:
-    """(features (T, dim) -> embedding (D,), metadata) of an exported TorchScript or ONNX file."""
+    """(features (T, dim), or the waveform (S,) with the front-end inside, -> embedding (D,); metadata)
+    of an exported TorchScript or ONNX file."""
     if path.suffix == ONNX_SUFFIX:
         import onnxruntime
 
