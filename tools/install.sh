@@ -65,7 +65,7 @@ fi
 if ! command -v ffmpeg >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "install.sh: installing ffmpeg (apt-get)"
-    run apt-get update -qq && DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq ffmpeg >/dev/null
+    run apt-get update -qq && DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq ffmpeg
   else
     echo "install.sh: warning: ffmpeg not found and cannot be installed here (needed for VoxCeleb2 .m4a)" >&2
   fi
