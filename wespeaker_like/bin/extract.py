@@ -7,8 +7,9 @@ Per job (``$extract_cmd JOB=1:nj``)::
 
 then ``... --num_jobs nj --merge`` writes ``out_dir/xvector.scp``. The network is rebuilt from
 ``exp_dir/config.yaml`` and ``exp_dir/final_model.pt``; the embedding is the objective's
-``embedding_model()`` output, computed by ``inference.embed_features`` as ``load_model`` computes it. A finished job is skipped on a rerun only when the model file, the
-front-end settings and its utterances' input entries are unchanged (``features.jobs.KeyedJob``).
+``embedding_model()`` output, computed by ``inference.embed_features`` as ``load_model`` computes
+it. A finished job is skipped on a rerun only when the model file, the front-end settings and its
+utterances' input entries are unchanged (``features.jobs.KeyedJob``).
 
 Input (``--source``): the data dir's ``feats.scp`` (stage 3), or its audio (``wav.scp`` + ``segments``,
 files, pipes or wave-ark entries) through the front-end of the saved config's ``features:`` section, so a
