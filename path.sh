@@ -1,6 +1,11 @@
 # Source from anywhere: puts this repository's package and tools/ on the paths (no symlinks needed).
 WESPEAKER_LIKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export WESPEAKER_LIKE_ROOT
+# The virtual environment tools/install.sh made where the system Python is externally managed (PEP 668).
+WESPEAKER_LIKE_VENV="${WESPEAKER_LIKE_VENV:-$WESPEAKER_LIKE_ROOT/.venv}"
+if [ -f "$WESPEAKER_LIKE_VENV/bin/activate" ] && [ "${VIRTUAL_ENV:-}" != "$WESPEAKER_LIKE_VENV" ]; then
+  . "$WESPEAKER_LIKE_VENV/bin/activate"
+fi
 export PATH="$WESPEAKER_LIKE_ROOT/tools:$PATH"
 export PYTHONPATH="$WESPEAKER_LIKE_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1

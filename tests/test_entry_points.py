@@ -60,6 +60,8 @@ CASES = [
     ("prepare_corpus", ["speechocean762", "--src", "{tmp}/nowhere", "--out", "{tmp}/prep"], "nowhere", None),
     ("make_noise_resources", ["--src_dir", "{tmp}/nowhere", "--out_dir", "{tmp}/nr"], "nowhere/noise", None),
     ("report", ["--exp_dir", "{tmp}/nowhere", "--trials", "{tmp}/trials"], "nowhere", None),
+    ("infer", ["--model", "{tmp}/nowhere", "compare", "{tmp}/a.wav", "{tmp}/b.wav"], "nowhere", None),
+    ("export", ["--model", "{tmp}/nowhere", "--format", "torchscript"], "nowhere/config.yaml", None),
 ]
 
 

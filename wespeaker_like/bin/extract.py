@@ -7,8 +7,9 @@ Per job (``$extract_cmd JOB=1:nj``)::
 
 then ``... --num_jobs nj --merge`` writes ``out_dir/xvector.scp``. The network is rebuilt from
 ``exp_dir/config.yaml`` and ``exp_dir/final_model.pt``; the embedding is the objective's
-``embedding_model()`` output. A finished job is skipped on a rerun only when the model file, the
-front-end settings and its utterances' input entries are unchanged (``features.jobs.KeyedJob``).
+``embedding_model()`` output, computed by ``inference.embed_features`` as ``load_model`` computes
+it. A finished job is skipped on a rerun only when the model file, the front-end settings and its
+utterances' input entries are unchanged (``features.jobs.KeyedJob``).
 
 Input (``--source``): the data dir's ``feats.scp`` (stage 3), or its audio (``wav.scp`` + ``segments``,
 files, pipes or wave-ark entries) through the front-end of the saved config's ``features:`` section, so a
@@ -35,42 +36,10 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import file_hash
 from wespeaker_like.audio.source import AudioSource
 from wespeaker_like.features.ark import ArkScpWriter, job_is_done, merge_job_scps
-from wespeaker_like.features.frontends import FrontEnd, build_frontend, check_model_input_dim
 from wespeaker_like.features.jobs import KeyedJob, remove_unreferenced
-from wespeaker_like.objectives import build_objective
-from wespeaker_like.training.checkpoint import load_checkpoint, load_matching_state
-from wespeaker_like.training.schema import load_experiment_config
+from wespeaker_like.inference import embed_features, experiment_config, load_embedding_model, saved_frontend
 
 log = logging.getLogger("extract")
-
-
-def experiment_config(exp_dir: Path) -> dict:
-    """The config training saved in ``exp_dir``, loaded and checked as training loads it."""
-    config_path = exp_dir / "config.yaml"
-    if not config_path.is_file():
-        raise InputError(config_path, "not found: train the model first (stage 4)")
-    return load_experiment_config(config_path)
-
-
-def load_embedding_model(exp_dir: Path, checkpoint: Path | None = None, device: str = "cpu") -> tuple:
-    """(eval-mode embedding network, config dict) from an experiment directory."""
-    config_path = exp_dir / "config.yaml"
-    cfg = experiment_config(exp_dir)
-    checkpoint = checkpoint or exp_dir / "final_model.pt"
-    if not checkpoint.is_file():
-        raise InputError(checkpoint, "not found: training has not finished (stage 4)")
-    state = load_checkpoint(checkpoint)
-    objective = build_objective(cfg["objective"], cfg["model"], state["num_classes"])
-    model = objective.embedding_model()
-    load_matching_state(model, state["embedding"], checkpoint, config_path)
-    return model.to(device).eval(), cfg
-
-
-def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
-    """The training front-end from a saved config, checked against the model's input size."""
-    frontend = build_frontend(cfg.get("features") or {}, str(config_path))
-    check_model_input_dim(frontend, cfg.get("model", {}), str(config_path))
-    return frontend
 
 
 class ExtractionInput:
@@ -127,9 +96,9 @@ def run_job(args: argparse.Namespace, model_input: ExtractionInput, device: str)
     if reason:
         log.warning("job %d: redoing it because %s", args.job, reason)
     model, _ = load_embedding_model(args.exp_dir, args.checkpoint, device)
-    with torch.inference_mode(), ArkScpWriter(plan.path("ark"), plan.path("scp")) as writer:
+    with ArkScpWriter(plan.path("ark"), plan.path("scp")) as writer:
         for utt in utts:
-            embedding = model(model_input(utt).unsqueeze(0).to(device)).squeeze(0).float().cpu().numpy()
+            embedding = embed_features(model, model_input(utt), device)
             if not np.isfinite(embedding).all():
                 raise InputError(args.checkpoint or args.exp_dir / "final_model.pt",
                                  f"the embedding of utterance '{utt}' is not finite (NaN or inf): the model has "

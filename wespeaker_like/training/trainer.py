@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from pathlib import Path
 import uuid
 from typing import Dict, Mapping, Optional
 
 import torch
-from tqdm import tqdm
 
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path, atomic_write
+from wespeaker_like.progress import progress_bar
 from wespeaker_like.training import checkpoint as ckpt
 from wespeaker_like.training.distributed import (DistContext, average_gradients, broadcast_module,
                                                  maybe_sync_batchnorm, ranks_agree)
@@ -169,9 +168,9 @@ class Trainer:
         while self.epoch < self.epochs:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
             self.steps_per_epoch = len(self.sampler)  # a speaker-balanced epoch's batch count varies
-            bar = tqdm(total=self.steps_per_epoch, initial=self.batch_in_epoch, disable=not self.dist.is_main,
-                       desc=f"epoch {self.epoch + 1}/{self.epochs}", file=sys.stderr, dynamic_ncols=True,
-                       mininterval=1.0 if sys.stderr.isatty() else 30.0)
+            # In a log file the line below every log_every steps is the progress report.
+            bar = progress_bar(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.epochs}", None, log,
+                               initial=self.batch_in_epoch, enabled=self.dist.is_main)
             sums: Dict[str, float] = {}
             count = 0
             start = time.time()
