@@ -128,7 +128,7 @@ def asnorm_statistics(embeddings: np.ndarray, cohort: np.ndarray, top_n: int,
     return means, np.maximum(stds, 1e-12)
 
 
-def _lookup(table: EmbeddingTable, ids: Sequence[str], side: str,
+def lookup_rows(table: EmbeddingTable, ids: Sequence[str], side: str,
             trials_path: Optional[Path]) -> np.ndarray:
     """Row indices of ``ids`` in ``table``; an unknown id raises InputError at its trial line."""
     try:
@@ -157,8 +157,8 @@ def score_trials(trials: Sequence[Trial], embeddings: EmbeddingTable,
     enroll_table = embeddings if enroll_embeddings is None else enroll_embeddings
     if enroll_table.dim != embeddings.dim:
         raise ValueError(f"enroll embeddings have dim {enroll_table.dim}, test ones {embeddings.dim}")
-    enroll_rows = _lookup(enroll_table, [t.enroll for t in trials], "enroll", trials_path)
-    test_rows = _lookup(embeddings, [t.test for t in trials], "test", trials_path)
+    enroll_rows = lookup_rows(enroll_table, [t.enroll for t in trials], "enroll", trials_path)
+    test_rows = lookup_rows(embeddings, [t.test for t in trials], "test", trials_path)
 
     # Normalise only the rows the trials use: [U, D] each, indexed by inverse maps.
     enroll_used, enroll_inv = np.unique(enroll_rows, return_inverse=True)
