@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
+from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
-from wespeaker_like.scoring.plda import PldaBackend, TwoCovPLDA, fit_lda, scatter_matrices
+from wespeaker_like.scoring.cosine import EmbeddingTable
+from wespeaker_like.scoring.plda import PldaBackend, TwoCovPLDA, fit_lda, plda_score_trials, scatter_matrices
 
 DIM = 4
 MU = np.array([1.0, -2.0, 0.5, 0.0])
@@ -112,6 +114,17 @@ def test_backend_scores_are_the_plda_llr_of_the_transformed_embeddings(tmp_path)
     np.testing.assert_allclose(scores, backend.plda.llr(backend.transform(enroll), backend.transform(test)))
     impostor = backend.score(embeddings[0:60:6], embeddings[7:67:6])
     assert scores.mean() > impostor.mean()
+
+    # Trial lists: rows looked up by id, enroll ids possibly from another table.
+    table = EmbeddingTable([f"u{i}" for i in range(len(labels))], embeddings)
+    trials = [Trial(f"u{i}", f"u{i + 1}", True) for i in range(0, 60, 6)] + [Trial("u0", "u7", False)]
+    np.testing.assert_allclose(plda_score_trials(trials, backend, table),
+                               np.append(scores, impostor[0]), rtol=1e-12)
+    enroll = EmbeddingTable(["model"], embeddings[:3].mean(axis=0, keepdims=True))
+    np.testing.assert_allclose(plda_score_trials([Trial("model", "u4", True)], backend, table, enroll),
+                               backend.score(embeddings[:3].mean(axis=0, keepdims=True), embeddings[4:5]))
+    with pytest.raises(InputError, match="dimension 3, the PLDA model expects 8"):
+        plda_score_trials(trials, backend, EmbeddingTable(table.keys, embeddings[:, :3]))
 
     path = tmp_path / "model" / "plda.npz"
     backend.save(path)

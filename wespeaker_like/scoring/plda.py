@@ -24,7 +24,7 @@ import numpy as np
 from wespeaker_like.data.trials import Trial
 from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path
-from wespeaker_like.scoring.cosine import EmbeddingTable, lookup_rows
+from wespeaker_like.scoring.cosine import EmbeddingTable, trial_rows
 
 
 def _class_index(labels: Sequence[str]) -> tuple[np.ndarray, int]:
@@ -227,10 +227,7 @@ def plda_score_trials(trials: Sequence[Trial], backend: PldaBackend, embeddings:
         if table.dim != backend.mean.shape[0]:
             raise InputError(table.path, f"embeddings have dimension {table.dim}, the PLDA model expects "
                              f"{backend.mean.shape[0]}")
-    enroll_rows = lookup_rows(enroll_table, [t.enroll for t in trials], "enroll", trials_path)
-    test_rows = lookup_rows(embeddings, [t.test for t in trials], "test", trials_path)
-    enroll_used, enroll_inv = np.unique(enroll_rows, return_inverse=True)
-    test_used, test_inv = np.unique(test_rows, return_inverse=True)
+    enroll_used, enroll_inv, test_used, test_inv = trial_rows(trials, enroll_table, embeddings, trials_path)
     enroll_vecs = backend.transform(enroll_table.matrix[enroll_used])
     test_vecs = backend.transform(embeddings.matrix[test_used])
     return backend.plda.llr(enroll_vecs[enroll_inv], test_vecs[test_inv])
