@@ -120,8 +120,8 @@ def test_backend_scores_are_the_plda_llr_of_the_transformed_embeddings(tmp_path)
     trials = [Trial(f"u{i}", f"u{i + 1}", True) for i in range(0, 60, 6)] + [Trial("u0", "u7", False)]
     np.testing.assert_allclose(plda_score_trials(trials, backend, table),
                                np.append(scores, impostor[0]), rtol=1e-12)
-    enroll = EmbeddingTable(["model"], embeddings[:3].mean(axis=0, keepdims=True))
-    np.testing.assert_allclose(plda_score_trials([Trial("model", "u4", True)], backend, table, enroll),
+    models = EmbeddingTable(["model"], embeddings[:3].mean(axis=0, keepdims=True))
+    np.testing.assert_allclose(plda_score_trials([Trial("model", "u4", True)], backend, table, models),
                                backend.score(embeddings[:3].mean(axis=0, keepdims=True), embeddings[4:5]))
     with pytest.raises(InputError, match="dimension 3, the PLDA model expects 8"):
         plda_score_trials(trials, backend, EmbeddingTable(table.keys, embeddings[:, :3]))
