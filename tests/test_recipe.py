@@ -157,8 +157,10 @@ def test_stages_6_and_7_score_every_backend_side_by_side(tmp_path):
                            "--results_md", str(results_md), *BACKEND_OPTIONS],
                           env=repo_env(), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summaries = [line for line in proc.stdout.splitlines() if line.startswith("EER ")]
+    assert len(summaries) == 3 and all("  Cllr " in line for line in summaries), proc.stdout
     for backend in ("cosine", "asnorm", "plda"):
-        assert f"{backend}: EER " in proc.stdout and "Cllr" in proc.stdout
+        assert f"{backend}: scored 190 trials" in proc.stderr
 
     # Cosine scores are the mean-normalised cosines; the calibration file is the cosine back-end's.
     trials = read_trials(data / "test" / "trials")

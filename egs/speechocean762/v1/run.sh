@@ -206,7 +206,6 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     esac
     # The cosine calibration is the experiment's (bin.infer reads it); the others stay beside their scores.
     if $calibrate && [ "$backend" = cosine ]; then backend_opts+=(--calibration "$exp/calibration.json"); fi
-    echo -n "$backend: "
     python3 -m wespeaker_like.bin.score --backend "$backend" --embeddings "$exp/embeddings/test/xvector.scp" \
       --trials "$data/test/trials" --scores "$exp/scores/test.$backend.score" \
       --results "$exp/scores/test.$backend.result" "${backend_opts[@]}" "${calibration_opts[@]}" --p_target 0.01 0.05
