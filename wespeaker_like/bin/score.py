@@ -124,6 +124,9 @@ def train_plda(args: argparse.Namespace) -> PldaBackend:
                          f"({len(unknown)} such; expected the utt2spk of the PLDA training set)")
     speakers = [utt2spk[key] for key in table.keys]
     num_speakers = len(set(speakers))
+    if num_speakers < 2:
+        raise InputError(args.plda_utt2spk, f"PLDA needs embeddings of at least 2 speakers, "
+                         f"'{args.plda_train}' has {num_speakers}")
     if args.lda_dim > min(table.dim, num_speakers - 1):
         raise InputError(args.plda_train, f"--lda_dim {args.lda_dim} is too large: LDA gives at most "
                          f"min(dimension {table.dim}, speakers {num_speakers} - 1) dimensions")
