@@ -39,26 +39,42 @@ def table_rows(text: str) -> list[list[str]]:
 # ----------------------------------------------------------------------------- table editing
 
 def test_results_table_create_append_replace():
-    row_a = ["exp_a", "tdnn", "5.00", "0.500", "0.300", "1m 00s", "2024-01-01"]
-    row_b = ["exp_b", "ecapa", "4.00", "0.400", "0.200", "?", "2024-01-02"]
+    row_a = ["exp_a", "cosine", "tdnn", "5.00", "0.500", "0.300", "1m 00s", "2024-01-01"]
+    row_b = ["exp_b", "cosine", "ecapa", "4.00", "0.400", "0.200", "?", "2024-01-02"]
     text = update_results_table("", row_a)
     assert text.startswith("# Results\n")
     assert table_rows(text) == [row_a]
     text = update_results_table(text, row_b)
     assert table_rows(text) == [row_a, row_b]
-    new_a = ["exp_a", "tdnn", "3.00", "0.300", "0.100", "2m 00s", "2024-01-03"]
+    new_a = ["exp_a", "cosine", "tdnn", "3.00", "0.300", "0.100", "2m 00s", "2024-01-03"]
     text = update_results_table(text, new_a)
     assert table_rows(text) == [new_a, row_b]  # replaced in place, order kept
+    plda_a = ["exp_a", "plda", "tdnn", "2.50", "0.250", "0.090", "2m 00s", "2024-01-03"]
+    text = update_results_table(text, plda_a)
+    assert table_rows(text) == [new_a, plda_a, row_b]  # beside its experiment's other back-ends
+    new_plda_a = plda_a[:3] + ["2.40"] + plda_a[4:]
+    assert table_rows(update_results_table(text, new_plda_a)) == [new_a, new_plda_a, row_b]
+
+
+def test_results_table_without_backend_column_becomes_cosine_rows():
+    old = ("# Results\n\n| experiment | config | EER % | minDCF(0.01) | minDCF(0.05) | train time | date |\n"
+           "|---|---|---|---|---|---|---|\n| so/ecapa | ecapa_tdnn | 6.63 | 0.553 | 0.402 | 25m 37s | 2026-12-01 |\n"
+           "\nNotes.\n")
+    text = update_results_table(old, ["so/ecapa", "asnorm", "ecapa_tdnn", "6.10", "0.5", "0.4", "25m 37s", "d"])
+    assert "| " + " | ".join(COLUMNS) + " |" in text and "|---|---|---|---|---|---|---|---|" in text
+    assert table_rows(text) == [["so/ecapa", "cosine", "ecapa_tdnn", "6.63", "0.553", "0.402", "25m 37s", "2026-12-01"],
+                                ["so/ecapa", "asnorm", "ecapa_tdnn", "6.10", "0.5", "0.4", "25m 37s", "d"]]
+    assert text.endswith("\nNotes.\n")
 
 
 def test_results_table_keeps_surrounding_text_and_escapes_pipes():
     header = "| " + " | ".join(COLUMNS) + " |"
-    before = "# My results\n\nSome notes.\n\n" + header + "\n|---|---|---|---|---|---|---|\n" \
-             "| old | x | 1.00 | 0.1 | 0.1 | ? | d |\n\nFooter line.\n"
-    text = update_results_table(before, ["a|b", "c", "1", "2", "3", "4", "5"])
+    before = "# My results\n\nSome notes.\n\n" + header + "\n|---|---|---|---|---|---|---|---|\n" \
+             "| old | cosine | x | 1.00 | 0.1 | 0.1 | ? | d |\n\nFooter line.\n"
+    text = update_results_table(before, ["a|b", "plda", "c", "1", "2", "3", "4", "5"])
     assert text.startswith("# My results\n\nSome notes.\n\n")
-    assert text.endswith("| a\\|b | c | 1 | 2 | 3 | 4 | 5 |\n\nFooter line.\n")
-    again = update_results_table(text, ["a|b", "c", "9", "2", "3", "4", "5"])
+    assert text.endswith("| a\\|b | plda | c | 1 | 2 | 3 | 4 | 5 |\n\nFooter line.\n")
+    again = update_results_table(text, ["a|b", "plda", "c", "9", "2", "3", "4", "5"])
     assert again.count("a\\|b") == 1 and "| 9 |" in again
 
 
@@ -117,7 +133,7 @@ def experiment(tmp_path):
     write_trials(data / "trials", trials)
     unit = {k: v / np.linalg.norm(v) for k, v in embeddings.items()}
     scores = np.array([float(unit[t.enroll] @ unit[t.test]) for t in trials])
-    write_scores(exp / "scores" / "test.score", trials, scores)
+    write_scores(exp / "scores" / "test.cosine.score", trials, scores)
     (exp / "config.yaml").write_text("model:\n  name: ecapa_tdnn\n  embed_dim: 192\n"
                                      "loss:\n  name: aam_softmax\ntrain:\n  epochs: 12\n")
     (exp / "train_time").write_text("3725\n")
@@ -162,7 +178,8 @@ def test_report_cli_writes_row_and_plots_and_replaces_row(experiment, tmp_path, 
     dcf05 = compute_min_dcf(experiment["scores"], experiment["labels"], 0.05).min_dcf
     rows = table_rows(results_md.read_text())
     assert len(rows) == 1
-    name, config, eer_cell, dcf01_cell, dcf05_cell, train_time, date = rows[0]
+    name, backend, config, eer_cell, dcf01_cell, dcf05_cell, train_time, date = rows[0]
+    assert backend == "cosine"
     assert (name, config) == ("row1", "ecapa_tdnn, emb 192, aam_softmax, 12 ep")
     assert eer_cell == f"{eer:.2f}" and 0 < eer < 50
     assert (dcf01_cell, dcf05_cell) == (f"{dcf01:.3f}", f"{dcf05:.3f}")
@@ -174,7 +191,7 @@ def test_report_cli_writes_row_and_plots_and_replaces_row(experiment, tmp_path, 
                                      "--train_time_seconds", "90", "--no_tsne")
     assert code == 0, err
     rows = table_rows(results_md.read_text())
-    assert len(rows) == 1 and rows[0][5] == "1m 30s"
+    assert len(rows) == 1 and rows[0][6] == "1m 30s"
 
     # A new name (default: exp dir name) adds a second row.
     code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne")
@@ -190,14 +207,14 @@ def test_report_tolerates_missing_config_and_time(experiment, tmp_path, capsys):
     assert code == 0, err
     assert "config.yaml: not found" in err and "train_time: not found" in err
     row = table_rows(results_md.read_text())[0]
-    assert row[1] == "?" and row[5] == "?"
+    assert row[2] == "?" and row[6] == "?"
 
 
 def test_report_missing_scores_names_file(experiment, tmp_path, capsys):
-    (experiment["exp"] / "scores" / "test.score").unlink()
+    (experiment["exp"] / "scores" / "test.cosine.score").unlink()
     code, _, err = report_in_process(capsys, experiment, tmp_path / "R.md", "--no_tsne")
     assert code == 1
-    assert "test.score: score file not found" in err
+    assert "test.cosine.score: score file not found" in err
     assert not (tmp_path / "R.md").exists()
 
 

@@ -419,3 +419,112 @@ def test_enroll_map_averages_the_enrollment_utterances(small_set, tmp_path, caps
                        "--scores", str(out), "--enroll_map", str(enroll_map)]) == 1
     assert f"{enroll_map}:2: enrollment utterance 'spk9-utt0' of 'spk9-enroll' has no embedding" \
         in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- back-ends, calibration
+
+@pytest.fixture
+def speaker_sets(tmp_path):
+    """Train (12 speakers x 5) and test (5 x 4) embeddings of dim 8 with speaker structure."""
+    rng = np.random.default_rng(11)
+    mixing = rng.normal(size=(8, 8))
+
+    def draw(prefix, num_speakers, num_utts):
+        out = {}
+        for s in range(num_speakers):
+            centre = rng.normal(size=8) * 1.5
+            for u in range(num_utts):
+                out[f"{prefix}{s:02d}-u{u}"] = ((centre + rng.normal(size=8)) @ mixing).astype(np.float32)
+        return out
+
+    train, test = draw("tr", 12, 5), draw("te", 5, 4)
+    utt2spk = tmp_path / "train_utt2spk"
+    utt2spk.write_text("".join(f"{u} {u.split('-')[0]}\n" for u in train))
+    keys = sorted(test)
+    trials = [Trial(a, b, a[:4] == b[:4]) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    write_trials(tmp_path / "test_trials", trials)
+    train_keys = sorted(train)
+    dev = [Trial(a, b, a[:4] == b[:4]) for i, a in enumerate(train_keys) for b in train_keys[i + 1::2]]
+    write_trials(tmp_path / "dev_trials", dev)
+    return {"train_scp": write_embeddings(tmp_path / "train", train), "utt2spk": utt2spk,
+            "test_scp": write_embeddings(tmp_path / "test", test), "trials": trials, "dev": dev,
+            "trials_path": tmp_path / "test_trials", "dev_path": tmp_path / "dev_trials",
+            "train_labels": [u.split("-")[0] for u in train]}
+
+
+def read_score_file(path):
+    return np.array([float(line.split()[2]) for line in path.read_text().splitlines()])
+
+
+def test_score_cli_plda_backend_trains_saves_and_reloads(speaker_sets, tmp_path):
+    from wespeaker_like.scoring.plda import PldaBackend, plda_score_trials
+
+    s = speaker_sets
+    model_path = tmp_path / "exp" / "plda.npz"
+    common = ["--embeddings", s["test_scp"], "--trials", s["trials_path"], "--backend", "plda"]
+    proc = run_score_cli(*common, "--scores", tmp_path / "a.score", "--plda_train", s["train_scp"],
+                         "--plda_utt2spk", s["utt2spk"], "--lda_dim", 4, "--plda_model", model_path)
+    assert proc.returncode == 0, proc.stderr
+    train = load_embeddings(s["train_scp"])
+    expected_model = PldaBackend.fit(train.matrix, s["train_labels"], lda_dim=4)
+    expected = plda_score_trials(s["trials"], expected_model, load_embeddings(s["test_scp"]))
+    np.testing.assert_allclose(read_score_file(tmp_path / "a.score"), expected, atol=1e-6)
+    result = json.loads((tmp_path / "a.result").read_text())
+    assert result["scoring"]["backend"] == "plda" and result["scoring"]["lda_dim"] == 4
+    labels = [t.is_target for t in s["trials"]]
+    assert result["eer_percent"] == pytest.approx(100 * compute_eer(np.round(expected, 6), labels)[0])
+
+    # The saved model alone scores the same.
+    proc = run_score_cli(*common, "--scores", tmp_path / "b.score", "--plda_model", model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "b.score").read_text() == (tmp_path / "a.score").read_text()
+
+    proc = run_score_cli(*common, "--scores", tmp_path / "c.score", "--plda_train", s["train_scp"],
+                         "--plda_utt2spk", s["utt2spk"], "--lda_dim", 12)
+    assert proc.returncode == 1
+    assert "--lda_dim 12 is too large: LDA gives at most min(dimension 8, speakers 12 - 1)" in proc.stderr
+    proc = run_score_cli(*common, "--scores", tmp_path / "c.score", "--plda_model", model_path,
+                         "--mean_embeddings", s["train_scp"])
+    assert proc.returncode == 2 and "--mean_embeddings does not apply to --backend plda" in proc.stderr
+    proc = run_score_cli("--embeddings", s["test_scp"], "--trials", s["trials_path"], "--backend", "asnorm",
+                         "--scores", tmp_path / "c.score")
+    assert proc.returncode == 2 and "--backend asnorm needs --asnorm_cohort" in proc.stderr
+
+
+def test_score_cli_calibration_on_development_trials(speaker_sets, tmp_path):
+    from wespeaker_like.scoring.calibration import LinearCalibration, read_calibration
+    from wespeaker_like.scoring.metrics import compute_act_dcf, compute_cllr
+
+    s = speaker_sets
+    calibration_path = tmp_path / "exp" / "calibration.json"
+    proc = run_score_cli("--embeddings", s["test_scp"], "--trials", s["trials_path"],
+                         "--scores", tmp_path / "cos.score", "--mean_embeddings", s["train_scp"],
+                         "--calibration_trials", s["dev_path"], "--calibration_embeddings", s["train_scp"],
+                         "--calibration", calibration_path, "--p_target", 0.05, 0.01)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"EER .*  Cllr \d\.\d{3}  actDCF\(0\.05\) \d\.\d{3}  actDCF\(0\.01\) \d\.\d{3}\n",
+                        proc.stdout), proc.stdout
+    train = load_embeddings(s["train_scp"])
+    mean = mean_vector(train)
+    dev_scores = score_trials(s["dev"], train, mean=mean)
+    expected = LinearCalibration.fit(dev_scores, [t.is_target for t in s["dev"]], prior=0.05)
+    stored = read_calibration(calibration_path)
+    assert stored["a"] == pytest.approx(expected.a, rel=1e-9) and stored["b"] == pytest.approx(expected.b, rel=1e-9)
+    assert stored["threshold"] == pytest.approx(np.log(0.95 / 0.05))
+    assert (stored["trials"], stored["backend"], stored["prior"]) == (str(s["dev_path"]), "cosine", 0.05)
+    assert stored["mean_embeddings"] == str(s["train_scp"])
+
+    scores = score_trials(s["trials"], load_embeddings(s["test_scp"]), mean=mean)
+    labels = [t.is_target for t in s["trials"]]
+    result = json.loads((tmp_path / "cos.result").read_text())
+    assert result["cllr"] == pytest.approx(compute_cllr(expected(scores), labels))
+    assert result["act_dcf"]["0.01"] == pytest.approx(compute_act_dcf(expected(scores), labels, 0.01))
+    assert result["calibration"]["path"] == str(calibration_path)
+    assert result["cllr"] < compute_cllr(scores, labels)  # raw cosines read as LLRs are far worse
+
+    # A run without calibration removes the stale default calibration file beside the scores.
+    stale = tmp_path / "cos.calibration.json"
+    stale.write_text("{}")
+    assert run_score_cli("--embeddings", s["test_scp"], "--trials", s["trials_path"],
+                         "--scores", tmp_path / "cos.score").returncode == 0
+    assert not stale.exists()

@@ -1,13 +1,15 @@
-"""Stage 7: results-table row, DET curve and t-SNE plot for one experiment.
+"""Stage 7: results-table row, DET curve and t-SNE plot for one experiment and back-end.
 
-    python -m wespeaker_like.bin.report --exp_dir exp/x --trials data/test/trials \\
-        [--scores exp/x/scores/test.score] [--embeddings exp/x/embeddings/test/xvector.scp] \\
+    python -m wespeaker_like.bin.report --exp_dir exp/x --trials data/test/trials [--backend cosine] \\
+        [--scores exp/x/scores/test.cosine.score] [--embeddings exp/x/embeddings/test/xvector.scp] \\
         [--utt2spk data/test/utt2spk] [--spk2gender data/test/spk2gender] \\
         [--results_md RESULTS.md] [--name x] [--train_time_seconds 5400] [--geometry]
 
-* ``RESULTS.md``: one Markdown-table row per experiment name, appended, or replaced in place when
-  the name is already there (the rest of the file is kept), written atomically. Columns:
-  experiment | config | EER % | minDCF(0.01) | minDCF(0.05) | train time | date.
+* ``RESULTS.md``: one Markdown-table row per (experiment name, back-end), appended, or replaced in
+  place when that pair is already there (the rest of the file is kept), written atomically; run
+  once per back-end, the rows of one experiment stand side by side. Columns:
+  experiment | back-end | config | EER % | minDCF(0.01) | minDCF(0.05) | train time | date.
+  A table of the earlier layout (no back-end column, all cosine) is converted in place.
   "config" summarises ``exp_dir/config.yaml``: model name, embedding dim, loss, epochs.
   Train time comes from ``--train_time_seconds`` or the first number (seconds) in
   ``exp_dir/train_time``; what is missing is reported on stderr and shown as "?".
@@ -20,7 +22,8 @@
   (the paper block's ``p_target``, default 0.01, picks the minDCF).
   ``--stats a,b`` appends those means of the last ``epoch N done:`` line of ``exp_dir/train.log`` to
   the config cell (e.g. the collapse statistics of self-supervised runs).
-* ``exp_dir/det.png``: DET curve on normal-deviate axes, EER and minDCF points marked.
+* ``exp_dir/det.png`` (``det_<backend>.png`` for a back-end other than cosine): DET curve on
+  normal-deviate axes, EER and minDCF points marked.
 * ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
   (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
 
@@ -47,11 +50,11 @@ from wespeaker_like.fileio import atomic_write
 from wespeaker_like.scoring.metrics import det_curve, eer_from_curve, format_p_target, min_dcf_from_curve
 
 P_TARGETS = (0.01, 0.05)
-COLUMNS = ["experiment", "config"] + ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS] \
-    + ["train time", "date"]
+METRIC_COLUMNS = ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS]
+COLUMNS = ["experiment", "back-end", "config"] + METRIC_COLUMNS + ["train time", "date"]
 PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "P_target", "EER %", "paper EER %", "minDCF",
                  "paper minDCF"]
-GEOMETRY_COLUMNS = COLUMNS[:5] + ["alignment", "uniformity"] + COLUMNS[5:]
+GEOMETRY_COLUMNS = COLUMNS[:6] + ["alignment", "uniformity"] + COLUMNS[6:]
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
 
 
@@ -217,14 +220,36 @@ def _format_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(_escape(c) for c in cells) + " |"
 
 
+def _add_backend_column(lines: List[str], columns: Sequence[str]) -> List[str]:
+    """Convert a table with ``columns``' header less its back-end column: its rows become cosine rows."""
+    if len(columns) < 2 or columns[1] != "back-end":
+        return lines
+    legacy = [columns[0]] + list(columns[2:])  # the layout before back-ends were compared: all cosine
+    header = next((i for i, line in enumerate(lines)
+                   if line.lstrip().startswith("|") and _cells(line) == legacy), None)
+    if header is None:
+        return lines
+    lines = list(lines)
+    lines[header] = _format_row(columns)
+    lines[header + 1] = "|" + "---|" * len(columns)
+    end = header + 2
+    while end < len(lines) and lines[end].lstrip().startswith("|"):
+        cells = _cells(lines[end])
+        lines[end] = _format_row(cells[:1] + ["cosine"] + cells[1:])
+        end += 1
+    return lines
+
+
 def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> str:
     """Return ``text`` with ``row`` (cells in ``columns`` order) in the table with that header.
 
-    A row whose first cell equals ``row[0]`` is replaced in place; otherwise the row is added at
-    the end of the table. Without a table (header equal to ``columns``), one is appended.
+    A row whose first two cells (experiment and back-end, or experiment and paper table) equal
+    ``row[0]``, ``row[1]`` is replaced in place; otherwise the row is added after the experiment's
+    last row, or at the end of the table. Without a table (header equal to ``columns``), one is
+    appended.
     """
     columns = list(columns)
-    lines = text.splitlines()
+    lines = _add_backend_column(text.splitlines(), columns)
     header = next((i for i, line in enumerate(lines)
                    if line.lstrip().startswith("|") and _cells(line) == columns), None)
     new = _format_row(row)
@@ -238,12 +263,13 @@ def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] =
     end = header + 2  # first line after the separator
     while end < len(lines) and lines[end].lstrip().startswith("|"):
         end += 1
-    for i in range(header + 2, end):
-        if _cells(lines[i])[0] == str(row[0]):
+    same_experiment = [i for i in range(header + 2, end) if _cells(lines[i])[0] == str(row[0])]
+    for i in same_experiment:
+        if _cells(lines[i])[1:2] == [str(row[1])]:
             lines[i] = new
             break
     else:
-        lines.insert(end, new)
+        lines.insert(same_experiment[-1] + 1 if same_experiment else end, new)
     return "\n".join(lines) + "\n"
 
 
@@ -259,7 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m wespeaker_like.bin.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--exp_dir", required=True, type=Path, help="experiment dir (config.yaml, scores/, train_time)")
     parser.add_argument("--trials", required=True, type=Path, help="trial list the scores belong to")
-    parser.add_argument("--scores", type=Path, default=None, help="score file (default: EXP_DIR/scores/test.score)")
+    parser.add_argument("--backend", default="cosine",
+           help="back-end that made the scores: the row's back-end cell (default cosine)")
+    parser.add_argument("--scores", type=Path, default=None,
+           help="score file (default: EXP_DIR/scores/test.BACKEND.score)")
     parser.add_argument("--embeddings", type=Path, default=None,
            help="test embedding scp for t-SNE (default: EXP_DIR/embeddings/test/xvector.scp if present)")
     parser.add_argument("--utt2spk", type=Path, default=None, help="test utt2spk (needed for t-SNE)")
@@ -273,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated train.log means of the last epoch to add to the config cell")
     parser.add_argument("--train_time_seconds", type=float, default=None,
            help="training time in seconds (default: read EXP_DIR/train_time)")
-    parser.add_argument("--det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png)")
+    parser.add_argument("--det_png", type=Path, default=None, help="DET plot (default: EXP_DIR/det.png, det_BACKEND.png for other back-ends)")
     parser.add_argument("--tsne_png", type=Path, default=None, help="t-SNE plot (default: EXP_DIR/tsne.png)")
     parser.add_argument("--tsne_max_utts", type=int, default=3000,
            help="t-SNE at most this many utterances, keeping whole speakers (default 3000)")
@@ -360,7 +389,7 @@ def run(args: argparse.Namespace) -> List[str]:
     if not exp_dir.is_dir():
         raise InputError(exp_dir, "experiment directory not found")
     name = args.name or exp_dir.resolve().name
-    scores_path = args.scores or exp_dir / "scores" / "test.score"
+    scores_path = args.scores or exp_dir / "scores" / f"test.{args.backend}.score"
     trials = read_trials(args.trials)
     scores, labels = align_scores(read_scores(scores_path), trials, scores_path, args.trials)
 
@@ -373,8 +402,8 @@ def run(args: argparse.Namespace) -> List[str]:
         dcf_points[f"minDCF({format_p_target(p)}) {result.min_dcf:.3f}"] = (curve.p_fa[k], curve.p_miss[k])
     from wespeaker_like.scoring.plots import plot_det  # matplotlib: import only once inputs are good
 
-    det_png = args.det_png or exp_dir / "det.png"
-    plot_det(det_png, curve, eer, dcf_points, title=f"DET: {name}", label=name)
+    det_png = args.det_png or exp_dir / ("det.png" if args.backend == "cosine" else f"det_{args.backend}.png")
+    plot_det(det_png, curve, eer, dcf_points, title=f"DET: {name} ({args.backend})", label=name)
     print(f"DET plot -> {det_png}")
 
     train_time = args.train_time_seconds
@@ -392,7 +421,7 @@ def run(args: argparse.Namespace) -> List[str]:
     if stat_names:
         stats = format_stats(last_epoch_means(exp_dir / "train.log"), stat_names, exp_dir / "train.log")
         summary = "; ".join(part for part in (summary, stats) if part)
-    row = [name, summary, f"{100 * eer:.2f}"]
+    row = [name, args.backend, summary, f"{100 * eer:.2f}"]
     row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
     if args.geometry:
         row += embedding_geometry(args)

@@ -151,7 +151,7 @@ def asnorm_statistics(embeddings: np.ndarray, cohort: np.ndarray, top_n: int,
     return means, np.maximum(stds, 1e-12)
 
 
-def _lookup(table: EmbeddingTable, ids: Sequence[str], side: str,
+def lookup_rows(table: EmbeddingTable, ids: Sequence[str], side: str,
             trials_path: Optional[Path]) -> np.ndarray:
     """Row indices of ``ids`` in ``table``; an unknown id raises InputError at its trial line."""
     try:
@@ -162,6 +162,17 @@ def _lookup(table: EmbeddingTable, ids: Sequence[str], side: str,
         raise InputError(trials_path, f"{side} utterance '{ids[index]}' has no embedding in{where} "
                          f"(expected every trial id to be in the embedding scp)",
                          trial_line_number(trials_path, index)) from None
+
+
+def trial_rows(trials: Sequence[Trial], enroll_table: EmbeddingTable, test_table: EmbeddingTable,
+               trials_path: Optional[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows each side of the trials uses, once: ``(enroll_used [U], enroll_inv [T], test_used [V],
+    test_inv [T])`` with ``enroll_table row = enroll_used[enroll_inv[k]]`` for trial k (and so on)."""
+    enroll_rows = lookup_rows(enroll_table, [t.enroll for t in trials], "enroll", trials_path)
+    test_rows = lookup_rows(test_table, [t.test for t in trials], "test", trials_path)
+    enroll_used, enroll_inv = np.unique(enroll_rows, return_inverse=True)
+    test_used, test_inv = np.unique(test_rows, return_inverse=True)
+    return enroll_used, enroll_inv.reshape(-1), test_used, test_inv.reshape(-1)
 
 
 def score_trials(trials: Sequence[Trial], embeddings: EmbeddingTable,
@@ -180,12 +191,8 @@ def score_trials(trials: Sequence[Trial], embeddings: EmbeddingTable,
     enroll_table = embeddings if enroll_embeddings is None else enroll_embeddings
     if enroll_table.dim != embeddings.dim:
         raise ValueError(f"enroll embeddings have dim {enroll_table.dim}, test ones {embeddings.dim}")
-    enroll_rows = _lookup(enroll_table, [t.enroll for t in trials], "enroll", trials_path)
-    test_rows = _lookup(embeddings, [t.test for t in trials], "test", trials_path)
-
     # Normalise only the rows the trials use: [U, D] each, indexed by inverse maps.
-    enroll_used, enroll_inv = np.unique(enroll_rows, return_inverse=True)
-    test_used, test_inv = np.unique(test_rows, return_inverse=True)
+    enroll_used, enroll_inv, test_used, test_inv = trial_rows(trials, enroll_table, embeddings, trials_path)
     enroll_vecs = normalise(enroll_table.matrix[enroll_used], mean)
     test_vecs = normalise(embeddings.matrix[test_used], mean)
 

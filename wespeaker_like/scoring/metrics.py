@@ -51,6 +51,12 @@ def _validate(scores, labels) -> tuple[np.ndarray, np.ndarray, int]:
     return scores, labels, num_target
 
 
+def split_scores(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and split ``scores`` [N] by boolean ``labels`` [N] into (target, non-target)."""
+    scores, labels, _ = _validate(scores, labels)
+    return scores[labels], scores[~labels]
+
+
 def det_curve(scores: Sequence[float], labels: Sequence[bool]) -> DetCurve:
     """All operating points of a score set.
 
@@ -180,3 +186,30 @@ def summary_line(metrics: Dict[str, object]) -> str:
     parts = [f"EER {metrics['eer_percent']:.2f} %"]
     parts += [f"minDCF({key}) {value:.3f}" for key, value in metrics["min_dcf"].items()]
     return "  ".join(parts)
+
+
+def compute_cllr(llrs: Sequence[float], labels: Sequence[bool]) -> float:
+    """Log-likelihood-ratio cost in bits (Brummer): 0 for perfect LLRs, 1 for LLRs that are all 0.
+
+    ``Cllr = 1/(2 ln 2) * (mean_target log(1 + e^-llr) + mean_nontarget log(1 + e^llr))``.
+    """
+    target, nontarget = split_scores(llrs, labels)
+    return float((np.logaddexp(0.0, -target).mean() + np.logaddexp(0.0, nontarget).mean()) / (2 * np.log(2)))
+
+
+def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """LLR threshold of the Bayes decision: accept when ``llr >= log(C_fa (1-P) / (C_miss P))``."""
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    return float(np.log(c_fa * (1.0 - p_target) / (c_miss * p_target)))
+
+
+def compute_act_dcf(llrs: Sequence[float], labels: Sequence[bool], p_target: float,
+                    c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """Normalised actual detection cost of calibrated LLRs at the Bayes threshold (as minDCF's norm)."""
+    target, nontarget = split_scores(llrs, labels)
+    threshold = bayes_threshold(p_target, c_miss, c_fa)
+    p_miss = float((target < threshold).mean())
+    p_fa = float((nontarget >= threshold).mean())
+    dcf = c_miss * p_miss * p_target + c_fa * p_fa * (1.0 - p_target)
+    return dcf / min(c_miss * p_target, c_fa * (1.0 - p_target))

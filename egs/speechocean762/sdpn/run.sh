@@ -23,5 +23,5 @@ data=$(cd "$data" && pwd)
 for name in $configs; do
   bash "$recipe_dir/../v1/run.sh" --stage "$stage" --stop-stage "$stop_stage" --raw_audio true \
     --config "$recipe_dir/conf/$name.yaml" --exp "$exp_root/$name" --data "$data" --nj "$nj" \
-    --results_md "$results_md" --report_stats teacher_std,assign_entropy,protos_used
+    --results_md "$results_md" --report_stats teacher_std,assign_entropy,protos_used --backends cosine --calibrate false
 done

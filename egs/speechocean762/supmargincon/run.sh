@@ -46,11 +46,11 @@ for config in $configs; do
   last=$(( stop_stage < 6 ? stop_stage : 6 ))
   if [ $first -le $last ]; then
     bash "$v1/run.sh" --stage $first --stop-stage $last --data "$data" --config "$recipe_dir/conf/$config.yaml" \
-      --exp "$exp/$config" --nj $nj --num_gpus $num_gpus --extract_device $extract_device
+      --exp "$exp/$config" --nj $nj --num_gpus $num_gpus --extract_device $extract_device --backends cosine
   fi
   if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
     python3 -m wespeaker_like.bin.report --exp_dir "$exp/$config" --name "speechocean762/supmargincon/$config" \
-      --scores "$exp/$config/scores/test.score" --trials "$data/test/trials" \
+      --scores "$exp/$config/scores/test.cosine.score" --trials "$data/test/trials" \
       --embeddings "$exp/$config/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
       --spk2gender "$data/test/spk2gender" --results_md "$results_md" --geometry
   fi

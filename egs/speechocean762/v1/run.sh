@@ -30,17 +30,32 @@ num_nodes=1              # >1: one torchrun per node through $train_cmd JOB=1:N,
 raw_audio=false          # true: train from data/train's audio, augmented on the fly (conf/ecapa_aam_raw.yaml)
 pack_audio=false         # with raw_audio: stage 3 packs data/train's audio into wave arks (data/train_packed)
 extract_device=cpu       # cpu | cuda | auto
-mean_norm=true           # subtract the training-set mean embedding before cosine scoring
+mean_norm=true           # subtract the training-set mean embedding before cosine / AS-norm scoring
+backends=cosine,asnorm,plda  # stage 6 back-ends, one score/result file and RESULTS.md row each
+asnorm_top_n=300         # AS-norm cohort size (cohort: the clean training embeddings)
+lda_dim=100              # PLDA back-end: LDA dimension (at most training speakers - 1; 0: no LDA)
+calibrate=true           # stage 6: fit llr = a * score + b per back-end on development trials
+calibration_trials=""    # development trials over data/train_clean; empty: draw a seeded list in stage 6
+calibration_num_target=2000
+calibration_num_nontarget=20000
 results_md=$recipe_dir/RESULTS.md
 report_stats=""          # comma-separated train.log means of the last epoch for the RESULTS row (stage 7)
 seed=0
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus_dir DIR] [--noise_dir DIR] [--trials FILE]
   [--config YAML] [--exp DIR] [--nj N] [--num_gpus N] [--num_nodes N] [--speed_perturb true|false]
-  [--raw_audio true|false] [--pack_audio true|false]"
+  [--raw_audio true|false] [--pack_audio true|false] [--backends cosine,asnorm,plda] [--lda_dim N]
+  [--calibrate true|false] [--calibration_trials FILE]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
 if $raw_audio && [ "$config" = "$recipe_dir/conf/ecapa_aam.yaml" ]; then
   config=$recipe_dir/conf/ecapa_aam_raw.yaml
 fi
+
+for backend in ${backends//,/ }; do
+  case $backend in
+    cosine|asnorm|plda) ;;
+    *) echo "$0: unknown back-end '$backend' in --backends $backends (expected cosine, asnorm, plda)" >&2; exit 1 ;;
+  esac
+done
 
 exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
 timings=$exp/stage_times
@@ -134,21 +149,50 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  stage_start 6 "cosine scoring"
+  stage_start 6 "scoring: $backends"
+  train_emb=$exp/embeddings/train_clean/xvector.scp
+  calibration_opts=()
+  rm -f "$exp/calibration.json"
+  if $calibrate; then
+    # Without a development set, the calibration trials come from the training speakers: their
+    # scores separate better than unseen speakers' (and the AS-norm cohort and PLDA saw them), so
+    # the calibrated LLRs are somewhat overconfident on the test set.
+    if [ -z "$calibration_trials" ]; then
+      calibration_trials=$exp/scores/calibration.trials
+      python3 -m wespeaker_like.bin.data_dir make_trials --num-target "$calibration_num_target" \
+        --num-nontarget "$calibration_num_nontarget" --seed "$seed" "$data/train_clean" "$calibration_trials"
+    fi
+    calibration_opts=(--calibration_trials "$calibration_trials" --calibration_embeddings "$train_emb")
+  fi
   mean_opt=()
-  if $mean_norm; then mean_opt=(--mean_embeddings "$exp/embeddings/train_clean/xvector.scp"); fi
-  python3 -m wespeaker_like.bin.score --embeddings "$exp/embeddings/test/xvector.scp" \
-    --trials "$data/test/trials" --scores "$exp/scores/test.score" --results "$exp/scores/test.result" \
-    "${mean_opt[@]}" --p_target 0.01 0.05
+  if $mean_norm; then mean_opt=(--mean_embeddings "$train_emb"); fi
+  for backend in ${backends//,/ }; do
+    case $backend in
+      cosine) backend_opts=("${mean_opt[@]}") ;;
+      asnorm) backend_opts=("${mean_opt[@]}" --asnorm_cohort "$train_emb" --asnorm_top_n "$asnorm_top_n") ;;
+      plda)   backend_opts=(--plda_train "$train_emb" --plda_utt2spk "$data/train_clean/utt2spk"
+                            --lda_dim "$lda_dim" --plda_model "$exp/plda.npz") ;;
+    esac
+    # The cosine calibration is the experiment's (bin.infer reads it); the others stay beside their scores.
+    if $calibrate && [ "$backend" = cosine ]; then backend_opts+=(--calibration "$exp/calibration.json"); fi
+    python3 -m wespeaker_like.bin.score --backend "$backend" --embeddings "$exp/embeddings/test/xvector.scp" \
+      --trials "$data/test/trials" --scores "$exp/scores/test.$backend.score" \
+      --results "$exp/scores/test.$backend.result" "${backend_opts[@]}" "${calibration_opts[@]}" --p_target 0.01 0.05
+  done
   stage_end 6
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   stage_start 7 "report"
-  python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "speechocean762/$(basename "$exp")" \
-    --scores "$exp/scores/test.score" --trials "$data/test/trials" \
-    --embeddings "$exp/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
-    --spk2gender "$data/test/spk2gender" --results_md "$results_md" ${report_stats:+--stats "$report_stats"}
+  tsne_opt=()  # one t-SNE plot: the embeddings are the same for every back-end
+  for backend in ${backends//,/ }; do
+    python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "speechocean762/$(basename "$exp")" \
+      --backend "$backend" --scores "$exp/scores/test.$backend.score" --trials "$data/test/trials" \
+      --embeddings "$exp/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
+      --spk2gender "$data/test/spk2gender" --results_md "$results_md" "${tsne_opt[@]}" \
+      ${report_stats:+--stats "$report_stats"}
+    tsne_opt=(--no_tsne)
+  done
   stage_end 7
   cat "$timings"
 fi
