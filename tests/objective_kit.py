@@ -1,4 +1,5 @@
-"""Objective contract test kit: two proof objectives that use every trainer feature a method may need.
+"""Objective contract test kit: two proof objectives that use every trainer feature a method may need,
+and configs of the shipped objectives that must pass the same contract (``KIT_CONFIGS``).
 
 They are registered on import (tests only, not shipped as methods):
 
@@ -30,16 +31,22 @@ from wespeaker_like.training.ema import EmaTeacher
 
 
 class KitMLP(nn.Module):
-    """(B, T, feat_dim) -> (B, embed_dim): a frame-wise layer, ReLU, mean pooling, a linear layer."""
+    """(B, T, feat_dim) -> (B, embed_dim): a frame-wise layer, ReLU, mean pooling, a linear layer.
+
+    Its low-level feature (``forward_with_frontend``, as every backbone has) is the pooled first layer."""
 
     def __init__(self, feat_dim: int = 20, hidden: int = 32, embed_dim: int = 16):
         super().__init__()
-        self.feat_dim, self.embed_dim = feat_dim, embed_dim
+        self.feat_dim, self.embed_dim, self.frontend_dim = feat_dim, embed_dim, hidden
         self.frame = nn.Linear(feat_dim, hidden)
         self.out = nn.Linear(hidden, embed_dim)
 
+    def forward_with_frontend(self, x):
+        first = torch.relu(self.frame(x)).mean(dim=1)
+        return self.out(first), first
+
     def forward(self, x):
-        return self.out(torch.relu(self.frame(x)).mean(dim=1))
+        return self.forward_with_frontend(x)[0]
 
 
 class TwoOptimizers(Objective):
@@ -127,25 +134,38 @@ if "kit_mlp" not in MODELS:
     OBJECTIVES.register("kit_two_optimizers")(TwoOptimizers)
     OBJECTIVES.register("kit_ema_teacher")(EmaTeacherObjective)
 
-KIT_CONFIGS = {
-    "kit_two_optimizers": """\
-seed: 5
+# what every kit config shares: 4 speakers' features of 20 dims, the MLP backbone, 3 short epochs
+KIT_DATA_AND_MODEL = """\
 dataset: {num_workers: 0, sampler: {name: random, batch_size: 8}}
 model: {name: kit_mlp, feat_dim: 20, hidden: 32, embed_dim: 16}
+"""
+KIT_TRAINER = """\
+trainer: {epochs: 3, log_every: 1, checkpoint_every_steps: 2, keep_checkpoints: 2, average_last: 1, num_threads: 1,
+          device: cpu}
+"""
+
+KIT_CONFIGS = {
+    "kit_two_optimizers": "seed: 5\n" + KIT_DATA_AND_MODEL + """\
 objective: {name: kit_two_optimizers, num_frames: 30}
 optim: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 1.0e-3}
 scheduler: {name: warmup_exponential, final_lr: 0.01, warmup_epochs: 0.5}
-trainer: {epochs: 3, log_every: 1, checkpoint_every_steps: 2, keep_checkpoints: 2, average_last: 1, num_threads: 1,
-          device: cpu}
-""",
-    "kit_ema_teacher": """\
-seed: 6
-dataset: {num_workers: 0, sampler: {name: random, batch_size: 8}}
-model: {name: kit_mlp, feat_dim: 20, hidden: 32, embed_dim: 16}
+""" + KIT_TRAINER,
+    "kit_ema_teacher": "seed: 6\n" + KIT_DATA_AND_MODEL + """\
 objective: {name: kit_ema_teacher, num_frames: 30, num_prototypes: 8}
 optim: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 1.0e-2}
 scheduler: {name: warmup_cosine, final_lr: 1.0e-3, warmup_epochs: 1}
-trainer: {epochs: 3, log_every: 1, checkpoint_every_steps: 2, keep_checkpoints: 2, average_last: 1, num_threads: 1,
-          device: cpu}
-""",
+""" + KIT_TRAINER,
+    # paper 004 with every term on (AAM, SupMarginCon, noisy-embedding MI): the batch-wide terms
+    # must give the same training on 2 ranks of B/2 as on 1 rank of B
+    "supmargincon": "seed: 7\n" + KIT_DATA_AND_MODEL + """\
+objective: {name: supmargincon, num_frames: 30, views: {augment: null},
+            loss: {name: aam, margin: 0.2, scale: 16.0, fallback: 3dspeaker},
+            margin_schedule: {start_epoch: 0, end_epoch: 2},
+            contrastive: {name: supmargincon, temperature: 0.1, margin: 0.2, margin_type: arc,
+                          denominator: this_pos+negatives, positives: speaker},
+            projection: linear,
+            mi: {weight: 0.1, rho: 0.05, sigma: 0.1, positive_term: true, noise_embedding: true, critic_hidden: 24}}
+optim: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 1.0e-3}
+scheduler: {name: warmup_exponential, final_lr: 0.01, warmup_epochs: 0.5}
+""" + KIT_TRAINER,
 }

@@ -295,6 +295,25 @@ def test_stage2_copy_view_reads_the_same_crop_of_a_copy(tmp_path):
     np.testing.assert_array_equal(copy, np.concatenate([whole_copy] * 3)[start:start + 30])
 
 
+def test_originals_only_samples_the_clean_roots_and_still_reaches_their_copies(tmp_path):
+    make_feature_data_dir(tmp_path, num_speakers=2, utts_per_speaker=3)
+    data = DataDir.load(tmp_path)
+    data.tables["utt2uniq"] = {"spk0-utt0": "spk0-utt0", "spk0-utt1": "spk0-utt0", "spk0-utt2": "spk0-utt2",
+                               "spk1-utt0": "spk1-utt0", "spk1-utt1": "spk1-utt0", "spk1-utt2": "spk1-utt0"}
+    data.save(tmp_path)
+    views = [View(30), View(30, position="same", relative_to=0, augment="copy")]
+    ds = FeatureDataset(tmp_path, views=views, originals_only=True)
+    assert ds.utts == ["spk0-utt0", "spk0-utt2", "spk1-utt0"] and len(ds) == 3
+    assert ds.spk_of_index == ["spk0", "spk0", "spk1"] and ds.num_classes("spk") == 2
+    assert sorted(ds.copies["spk1-utt0"]) == ["spk1-utt1", "spk1-utt2"] and ds.copies["spk0-utt2"] == []
+    (clean, copy), labels, utt = ds[(2, 7)]
+    assert utt == "spk1-utt0" and labels["spk"] == 1 and not np.array_equal(clean, copy)
+    data.tables["utt2uniq"] = {u: "elsewhere" for u in data.utts}
+    data.save(tmp_path)
+    with pytest.raises(InputError, match="originals_only"):
+        FeatureDataset(tmp_path, views=[View(30)], originals_only=True)
+
+
 def test_bad_audio_is_reported_at_build_and_in_workers(tmp_path, caplog):
     make_audio_data_dir(tmp_path, num_speakers=2, utts_per_speaker=3)
     wavs = (tmp_path / "wav.scp").read_text().splitlines()

@@ -217,3 +217,34 @@ def test_pooling_statistics():
     torch.testing.assert_close(sap(x), mean)
     with pytest.raises(KeyError, match="unknown pooling"):
         build_pooling("XYZ", 6)
+
+
+@pytest.mark.parametrize("cfg", SMALL, ids=lambda c: c["name"])
+def test_low_level_feature_comes_from_the_first_conv_only(cfg):
+    """Paper 004's h (``forward_with_frontend``'s second output) on every backbone: its gradient reaches
+    only the first convolution executed (and at most one normalisation layer after it), its width is
+    that convolution's channels (``frontend_dim``), and it is a per-utterance mean."""
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    convs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: convs.append(m))
+             for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    x = torch.randn(3, 40, cfg["feat_dim"])
+    _, first = model.forward_with_frontend(x)
+    for hook in hooks:
+        hook.remove()
+    assert first.shape == (3, model.frontend_dim) and convs[0].out_channels == model.frontend_dim
+    first.sum().backward()
+    reached = {name.rsplit(".", 1)[0] for name, p in model.named_parameters()
+               if p.grad is not None and p.grad.abs().sum() > 0}
+    modules = dict(model.named_modules())
+    conv_name = next(name for name, m in modules.items() if m is convs[0])
+    assert conv_name in reached
+    others = reached - {conv_name}
+    assert len(others) <= 1 and all(isinstance(modules[n], torch.nn.modules.batchnorm._BatchNorm) for n in others), others
+    # utterance 0's h does not depend on utterance 1's frames (eval: no batch statistics)
+    model.eval()
+    with torch.no_grad():
+        changed = x.clone()
+        changed[1] += 1.0
+        torch.testing.assert_close(model.forward_with_frontend(changed)[1][0], model.forward_with_frontend(x)[1][0])

@@ -199,3 +199,30 @@ def test_report_missing_scores_names_file(experiment, tmp_path, capsys):
     assert code == 1
     assert "test.score: score file not found" in err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_report_geometry_columns_follow_the_formulas(experiment, tmp_path, capsys):
+    """``--geometry``: alignment over same-speaker pairs, uniformity over all pairs of the normalised
+    test embeddings, in a table of its own columns."""
+    import kaldiio as kio
+
+    results_md = tmp_path / "R.md"
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--geometry")
+    assert code == 0, err
+    header = [c.strip() for c in results_md.read_text().splitlines()[2].strip("|").split("|")]
+    assert header == report.GEOMETRY_COLUMNS
+    row = table_rows(results_md.read_text())[0]
+    embeddings = dict(kio.load_scp(str(experiment["exp"] / "embeddings" / "test" / "xvector.scp")))
+    keys = sorted(embeddings)
+    unit = {k: embeddings[k] / np.linalg.norm(embeddings[k]) for k in keys}
+    same, every = [], []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            distance = float(np.sum((unit[a] - unit[b]) ** 2))
+            every.append(np.exp(-2 * distance))
+            if a.split("-")[0] == b.split("-")[0]:
+                same.append(distance)
+    assert row[5] == f"{np.mean(same):.3f}" and row[6] == f"{np.log(np.mean(every)):.3f}"
+    code, _, err = report_in_process(capsys, {**experiment, "data": experiment["data"]}, results_md, "--no_tsne",
+                                     "--geometry", "--embeddings", str(tmp_path / "absent.scp"))
+    assert code == 1

@@ -3,7 +3,7 @@
     python -m wespeaker_like.bin.report --exp_dir exp/x --trials data/test/trials \\
         [--scores exp/x/scores/test.score] [--embeddings exp/x/embeddings/test/xvector.scp] \\
         [--utt2spk data/test/utt2spk] [--spk2gender data/test/spk2gender] \\
-        [--results_md RESULTS.md] [--name x] [--train_time_seconds 5400]
+        [--results_md RESULTS.md] [--name x] [--train_time_seconds 5400] [--geometry]
 
 * ``RESULTS.md``: one Markdown-table row per experiment name, appended, or replaced in place when
   the name is already there (the rest of the file is kept), written atomically. Columns:
@@ -11,6 +11,9 @@
   "config" summarises ``exp_dir/config.yaml``: model name, embedding dim, loss, epochs.
   Train time comes from ``--train_time_seconds`` or the first number (seconds) in
   ``exp_dir/train_time``; what is missing is reported on stderr and shown as "?".
+  With ``--geometry`` the table has two more columns after the minDCFs, alignment (mean squared
+  distance of same-speaker pairs) and uniformity (log mean exp(−2·squared distance) over all pairs)
+  of the L2-normalised test embeddings (``scoring/geometry.py``; needs ``--embeddings``, ``--utt2spk``).
 * ``exp_dir/det.png``: DET curve on normal-deviate axes, EER and minDCF points marked.
 * ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
   (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
@@ -40,6 +43,7 @@ from wespeaker_like.scoring.metrics import compute_eer, compute_min_dcf, det_cur
 P_TARGETS = (0.01, 0.05)
 COLUMNS = ["experiment", "config"] + ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS] \
     + ["train time", "date"]
+GEOMETRY_COLUMNS = COLUMNS[:5] + ["alignment", "uniformity"] + COLUMNS[5:]
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
 
 
@@ -162,18 +166,19 @@ def _format_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(_escape(c) for c in cells) + " |"
 
 
-def update_results_table(text: str, row: Sequence[str]) -> str:
-    """Return ``text`` with ``row`` (cells in ``COLUMNS`` order) in the results table.
+def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> str:
+    """Return ``text`` with ``row`` (cells in ``columns`` order) in the results table.
 
     A row whose first cell equals ``row[0]`` is replaced in place; otherwise the row is added at
-    the end of the table. Without a table (header equal to ``COLUMNS``), one is appended.
+    the end of the table. Without a table (header equal to ``columns``), one is appended.
     """
+    columns = list(columns)
     lines = text.splitlines()
     header = next((i for i, line in enumerate(lines)
-                   if line.lstrip().startswith("|") and _cells(line) == COLUMNS), None)
+                   if line.lstrip().startswith("|") and _cells(line) == columns), None)
     new = _format_row(row)
     if header is None:
-        block = [_format_row(COLUMNS), "|" + "---|" * len(COLUMNS), new]
+        block = [_format_row(columns), "|" + "---|" * len(columns), new]
         if not lines:
             lines = ["# Results", ""]
         elif lines[-1].strip():
@@ -191,10 +196,10 @@ def update_results_table(text: str, row: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results_row(path: Path, row: Sequence[str]) -> None:
+def write_results_row(path: Path, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> None:
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     with atomic_write(path) as handle:
-        handle.write(update_results_table(old, row))
+        handle.write(update_results_table(old, row, columns))
 
 
 # ----------------------------------------------------------------------------- main
@@ -221,27 +226,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tsne_iterations", type=int, default=1000, help="t-SNE optimisation steps (>= 250; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed for t-SNE and speaker subsampling")
     parser.add_argument("--no_tsne", action="store_true", help="skip the t-SNE plot")
+    parser.add_argument("--geometry", action="store_true",
+           help="add alignment and uniformity of the test embeddings (needs --embeddings and --utt2spk)")
     return parser
 
 
-def _tsne(args: argparse.Namespace, tsne_png: Path) -> None:
-    from wespeaker_like.scoring.cosine import load_embeddings
-    from wespeaker_like.scoring.plots import plot_tsne, select_by_speaker, tsne_2d
+def _embeddings_scp(args: argparse.Namespace) -> Optional[Path]:
+    if args.embeddings is not None:
+        return args.embeddings
+    default = args.exp_dir / "embeddings" / "test" / "xvector.scp"
+    return default if default.is_file() else None
 
-    embeddings_scp = args.embeddings
-    if embeddings_scp is None:
-        default = args.exp_dir / "embeddings" / "test" / "xvector.scp"
-        embeddings_scp = default if default.is_file() else None
-    if embeddings_scp is None or args.utt2spk is None:
-        missing = "--embeddings" if embeddings_scp is None else "--utt2spk"
-        warn(f"no t-SNE plot: {missing} not given")
-        return
+
+def _test_embeddings(args: argparse.Namespace, embeddings_scp: Path):
+    """(EmbeddingTable, utt2spk) of the test set; InputError for an utterance without a speaker."""
+    from wespeaker_like.scoring.cosine import load_embeddings
+
     table = load_embeddings(embeddings_scp)
     utt2spk = read_table(args.utt2spk)
     unknown = [u for u in table.keys if u not in utt2spk]
     if unknown:
         raise InputError(args.utt2spk, f"no speaker for utterance '{unknown[0]}' of '{embeddings_scp}' "
                          f"({len(unknown)} such; expected utt2spk of the embedded set)")
+    return table, utt2spk
+
+
+def embedding_geometry(args: argparse.Namespace) -> List[str]:
+    """Alignment and uniformity cells (3 decimals) of the test embeddings."""
+    import torch
+
+    from wespeaker_like.scoring.geometry import speaker_alignment, uniformity
+
+    embeddings_scp = _embeddings_scp(args)
+    if embeddings_scp is None or args.utt2spk is None:
+        raise InputError(args.exp_dir, "--geometry needs the test embeddings (--embeddings or "
+                         "EXP_DIR/embeddings/test/xvector.scp) and --utt2spk")
+    table, utt2spk = _test_embeddings(args, embeddings_scp)
+    x = torch.as_tensor(np.asarray(table.matrix, dtype=np.float64))
+    speaker_ids = {spk: i for i, spk in enumerate(sorted(set(utt2spk[u] for u in table.keys)))}
+    speakers = torch.tensor([speaker_ids[utt2spk[u]] for u in table.keys])
+    return [f"{speaker_alignment(x, speakers).item():.3f}", f"{uniformity(x).item():.3f}"]
+
+
+def _tsne(args: argparse.Namespace, tsne_png: Path) -> None:
+    from wespeaker_like.scoring.plots import plot_tsne, select_by_speaker, tsne_2d
+
+    embeddings_scp = _embeddings_scp(args)
+    if embeddings_scp is None or args.utt2spk is None:
+        missing = "--embeddings" if embeddings_scp is None else "--utt2spk"
+        warn(f"no t-SNE plot: {missing} not given")
+        return
+    table, utt2spk = _test_embeddings(args, embeddings_scp)
     spk2gender: Dict[str, str] = {}
     if args.spk2gender is not None:
         spk2gender = {spk: g.strip().lower() for spk, g in read_table(args.spk2gender).items()}
@@ -292,8 +327,10 @@ def run(args: argparse.Namespace) -> List[str]:
         train_time = read_train_time(exp_dir)
     row = [name, load_config_summary(args.config or exp_dir / "config.yaml"), f"{100 * eer:.2f}"]
     row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
+    if args.geometry:
+        row += embedding_geometry(args)
     row += [format_duration(train_time), datetime.date.today().isoformat()]
-    write_results_row(args.results_md, row)
+    write_results_row(args.results_md, row, GEOMETRY_COLUMNS if args.geometry else COLUMNS)
     print(f"{args.results_md}: {_format_row(row)}")
 
     if not args.no_tsne:

@@ -81,14 +81,17 @@ class FeatureDataset(torch.utils.data.Dataset):
     ``frontends``: more named front-end configs for views that ask for them. ``augment``:
     ``{resources: {rirs, noise, music, speech: dir}, profiles: {name: settings}}``.
     ``speed_perturb``: extra speed factors, e.g. ``(0.9, 1.1)``: indices ``k * N + i`` are utterance
-    i at factor k. ``views`` may be replaced after construction (the trainer sets the objective's).
+    i at factor k. ``originals_only``: iterate only the clean originals of a stage-2 data dir (their
+    copies stay reachable through ``augment: copy`` views). ``views`` may be replaced after
+    construction (the trainer sets the objective's).
     """
 
     def __init__(self, data_dir: str | Path, label_names: Sequence[str] = ("spk",),
                  views: Sequence[View] = (View(200),), label_maps: Optional[Dict[str, Dict[str, int]]] = None,
                  source: str = "auto", features: Optional[Mapping] = None,
                  frontends: Optional[Mapping[str, Mapping]] = None, augment: Optional[Mapping] = None,
-                 speed_perturb: Sequence[float] = (), min_seconds: float = 0.0, skip_bad: bool = False):
+                 speed_perturb: Sequence[float] = (), min_seconds: float = 0.0, skip_bad: bool = False,
+                 originals_only: bool = False):
         self.data_dir = Path(data_dir)
         data = DataDir.load(self.data_dir)
         if source not in SOURCES:
@@ -107,6 +110,8 @@ class FeatureDataset(torch.utils.data.Dataset):
             self._open_audio(features, frontends, augment, min_seconds)
         self.utt2spk = data.utt2spk
         self.copies = self._stage2_copies(data)
+        if originals_only:
+            self.utts = self._originals(data)
         self.spk_of_index = [speed_speaker(data.utt2spk[u], f) for f in self.factors for u in self.utts]
         self.labels: Dict[str, List[int]] = {}
         self.label_maps: Dict[str, Dict[str, int]] = dict(label_maps or {})
@@ -183,6 +188,15 @@ class FeatureDataset(torch.utils.data.Dataset):
             groups.setdefault((utt2uniq.get(utt, utt), data.utt2spk[utt]), []).append(utt)
         return {utt: [u for u in groups[(utt2uniq.get(utt, utt), data.utt2spk[utt])] if u != utt]
                 for utt in self.utts}
+
+    def _originals(self, data: DataDir) -> List[str]:
+        """The utterances that are their own ``utt2uniq`` root: the clean set of a stage-2 data dir."""
+        utt2uniq = data.tables.get("utt2uniq", {})
+        originals = [u for u in self.utts if utt2uniq.get(u, u) == u]
+        if not originals:
+            raise InputError(self.data_dir / "utt2uniq", "dataset.originals_only: no utterance is its own "
+                             "utt2uniq root (expected '<utt> <utt>' lines for the clean originals)")
+        return originals
 
     @property
     def views(self) -> List[View]:
@@ -296,7 +310,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         return cls(data_dir, label_names, source=cfg.get("source", "auto"),
                    features=features_cfg, frontends=cfg.get("frontends"), augment=cfg.get("augment"),
                    speed_perturb=cfg.get("speed_perturb") or (), min_seconds=cfg.get("min_seconds", 0.0),
-                   skip_bad=cfg.get("skip_bad", False))
+                   skip_bad=cfg.get("skip_bad", False), originals_only=cfg.get("originals_only", False))
 
 
 @contextlib.contextmanager

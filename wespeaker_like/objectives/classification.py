@@ -20,6 +20,14 @@ from wespeaker_like.registry import LOSSES, OBJECTIVES
 from wespeaker_like.training.schedulers import ramp
 
 
+def follow_margin_schedule(head: torch.nn.Module, schedule: Optional[Mapping], final_margin: float,
+                           progress: float) -> None:
+    """Set ``head.margin`` for the fractional epoch ``progress`` (no-op without a schedule)."""
+    if schedule:
+        head.margin = ramp(progress, schedule.get("start_epoch", 0), schedule["end_epoch"],
+                           schedule.get("initial", 0.0), final_margin, schedule.get("kind", "exp"))
+
+
 @OBJECTIVES.register("classification")
 class Classification(Objective):
     label_names = ("spk",)
@@ -37,10 +45,7 @@ class Classification(Objective):
         self.margin_schedule = dict(margin_schedule) if margin_schedule else None
 
     def on_progress(self, progress: float) -> None:
-        if self.margin_schedule:
-            s = self.margin_schedule
-            self.head.margin = ramp(progress, s.get("start_epoch", 0), s["end_epoch"], s.get("initial", 0.0),
-                                    self.final_margin, s.get("kind", "exp"))
+        follow_margin_schedule(self.head, self.margin_schedule, self.final_margin, progress)
 
     def training_step(self, batch, updater):
         feats, labels = batch["views"][0], batch["labels"]["spk"]

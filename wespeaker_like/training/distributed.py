@@ -53,6 +53,43 @@ def init_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank, local_rank, world_size, dev)
 
 
+def world() -> tuple:
+    """(rank, world_size) of the process group, (0, 1) without one."""
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_across_ranks(x: torch.Tensor) -> torch.Tensor:
+    """(N, ...) per rank -> (world_size * N, ...), rank-major, differentiable.
+
+    The gradient of the gathered tensor is summed over ranks back into each rank's rows: every rank
+    computes the same batch-wide loss, so after ``average_gradients`` the parameters get exactly that
+    loss's gradient (a contrastive loss over the global batch, as one process would compute it).
+    """
+    if world()[1] == 1:
+        return x
+    return _GatherRows.apply(x)
+
+
+class _GatherRows(torch.autograd.Function):
+    """all_gather forward; all_reduce(sum) of the gathered gradient backward (gloo has no reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        rank, world_size = world()
+        parts = [torch.empty_like(x) for _ in range(world_size)]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = (rank * len(x), (rank + 1) * len(x))
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rows[0]:ctx.rows[1]]
+
+
 def average_gradients(parameters: Iterable[torch.nn.Parameter], world_size: int) -> None:
     """All-reduce (mean) gradients in one flat buffer, exactly as one big batch would give them.
 

@@ -23,7 +23,9 @@ SCHEMA = {
     "dataset": {"num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
                 # raw audio (source: audio) only: extra front-ends, on-the-fly augmentation, speed copies
                 "source": "auto", "frontends": OPEN, "augment": OPEN, "speed_perturb": [], "min_seconds": 0.0,
-                "skip_bad": False},
+                "skip_bad": False,
+                # a stage-2 data dir: sample only the clean originals (views reach the copies, 004)
+                "originals_only": False},
     "model": OPEN,
     "objective": OPEN,
     "optim": OPEN,
