@@ -31,6 +31,7 @@ SCHEMA = {
     "optim": OPEN,
     "scheduler": OPEN,
     "step_groups": OPEN,
+    "paper": OPEN,  # a recipe row's published numbers (report.py puts ours beside them); not used in training
     "init_from": {"path": "", "key_map": OPEN, "freeze": OPEN},
     "trainer": {"epochs": 10, "grad_clip": 0.0, "amp": False, "log_every": 20, "checkpoint_every_steps": 200,
                 "keep_checkpoints": 2, "average_last": 1, "num_threads": 0, "device": "auto",

@@ -1,0 +1,34 @@
+"""Paper 000's decoupling block: x -> shared MLP -> (speaker head x_s, device head x_d)."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+MLP_ORDERS = ("fc_relu_bn", "fc_bn_relu")
+
+
+def mlp_layer(in_dim: int, out_dim: int, order: str = "fc_relu_bn") -> nn.Sequential:
+    """One MLP layer: Linear then ReLU and BatchNorm1d in ``order`` (the paper gives both orders)."""
+    if order not in MLP_ORDERS:
+        raise ValueError(f"mlp_order must be one of {', '.join(MLP_ORDERS)}, got '{order}'")
+    if order == "fc_relu_bn":
+        return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.BatchNorm1d(out_dim))
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU())
+
+
+class DecouplingBlock(nn.Module):
+    """(N, dim) -> x_s (N, dim), x_d (N, dim): a shared layer of width ``hidden`` then two parallel heads."""
+
+    def __init__(self, dim: int, hidden: Optional[int] = None, mlp_order: str = "fc_relu_bn"):
+        super().__init__()
+        hidden = hidden or dim
+        self.shared = mlp_layer(dim, hidden, mlp_order)
+        self.speaker = mlp_layer(hidden, dim, mlp_order)
+        self.device = mlp_layer(hidden, dim, mlp_order)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        shared = self.shared(x)
+        return self.speaker(shared), self.device(shared)
