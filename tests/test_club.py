@@ -179,8 +179,10 @@ def test_evaluation_embedding_is_x_s_or_x():
     feats = batch()["views"][0]
     x = objective.backbone(feats)
     assert torch.equal(objective.embedding_model()(feats), objective.decoupling(x)[0])
-    on_x = club(eval_embedding="x")
-    assert on_x.embedding_model() is on_x.backbone
+    on_x = club(eval_embedding="x").eval()
+    assert torch.equal(on_x.embedding_model()(feats), on_x.backbone(feats))
+    branches = objective.embedding_model().branches(feats)
+    assert torch.equal(branches["x_d"], objective.decoupling(x)[1]) and torch.equal(branches["x"], x)
     stage_a = build_objective({"name": "club_pretrain"}, MODEL, {"spk": 4})
     assert stage_a.embedding_model() is stage_a.backbone and list(stage_a.parameter_groups()) == ["main"]
     with pytest.raises(ValueError, match="eval_embedding"):
@@ -228,3 +230,79 @@ def test_kill_and_resume_mid_epoch_is_bit_identical(device_data, tmp_path, monke
         for name in straight[key]:
             assert torch.equal(straight[key][name], resumed[key][name]), name
     assert any(k.startswith("estimators.mi_s_d.") for k in straight["objective"])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Table I (METHODS.md §1.7): row -> (device loss, MI terms on, EER %, minDCF); "a" rows = scratch
+TABLE_I = {"2a": (False, set(), 11.83, 0.668), "2b": (False, set(), 7.08, 0.468),
+           "3a": (True, set(), 12.20, 0.690), "3b": (True, set(), 7.15, 0.473),
+           "4a": (True, {"mi_s_d"}, 12.06, 0.718), "4b": (True, {"mi_s_d"}, 7.03, 0.467),
+           "5a": (True, {"mi_d_ys", "mi_s_yd"}, 12.00, 0.703), "5b": (True, {"mi_d_ys", "mi_s_yd"}, 6.99, 0.461),
+           "6a": (True, set(MI_TERMS), 11.95, 0.684), "6b": (True, set(MI_TERMS), 6.95, 0.450)}
+
+
+def _meta_objective(cfg, classes):
+    with torch.device("meta"):
+        return build_objective(cfg["objective"], cfg["model"], classes)
+
+
+@pytest.mark.parametrize("row", sorted(TABLE_I))
+def test_table_i_configs_load_and_switch_their_rows_terms(row):
+    from wespeaker_like.training.schema import load_experiment_config
+
+    device, mi_terms, eer, min_dcf = TABLE_I[row]
+    cfg = load_experiment_config(ROOT / "egs" / "ffsvc2022" / "club" / "conf" / f"row_{row}.yaml")
+    assert (cfg["paper"]["eer"], cfg["paper"]["min_dcf"]) == (eer, min_dcf)
+    objective = _meta_objective(cfg, {"spk": 155, "dev": 4})
+    assert set(objective.estimators) == mi_terms and (objective.device_head is not None) == device
+    assert set(objective.parameter_groups()) == {"main"} | {f"club_{t}" for t in mi_terms}
+    assert objective.weights["speaker"] == 5.0 and objective.embedding_model().output == "x_s"
+    weights = {"device": 10.0, "mi_s_d": 0.5, "mi_d_ys": 0.1, "mi_s_yd": 0.1}
+    for term in mi_terms | ({"device"} if device else set()):
+        assert objective.weights[term] == weights[term]
+    assert cfg["dataset"]["sampler"]["speakers_per_batch"] * cfg["dataset"]["sampler"]["utts_per_speaker"] == 200
+    assert (cfg["scheduler"]["cycle_epochs"], cfg["optim"]["lr"], cfg["trainer"]["epochs"]) == (4, 1.0e-5, 4)
+    assert bool(cfg["init_from"]["path"]) == row.endswith("b")
+    assert cfg["model"]["name"] == "mfa_conformer" and cfg["model"]["d_model"] == 256
+
+
+def test_row_1_is_stage_a_scored_with_x():
+    from wespeaker_like.training.schema import load_experiment_config
+
+    cfg = load_experiment_config(ROOT / "egs" / "ffsvc2022" / "club" / "conf" / "row_1.yaml")
+    assert (cfg["paper"]["eer"], cfg["paper"]["min_dcf"]) == (12.09, 0.722)
+    objective = _meta_objective(cfg, {"spk": 7205})
+    assert objective.embedding_model() is objective.backbone and objective.decoupling is None
+    assert cfg["dataset"]["sampler"]["speakers_per_batch"] == 200 and cfg["trainer"]["epochs"] == 50
+
+
+def test_mini_proof_rows_share_one_budget_and_switch_their_terms():
+    from wespeaker_like.training.schema import load_experiment_config
+
+    conf = ROOT / "egs" / "speechocean762" / "club" / "conf"
+    stage_a = load_experiment_config(conf / "stage_a.yaml")
+    assert _meta_objective(stage_a, {"spk": 125}).decoupling is None
+    expected = {"2b": (False, set()), "3b": (True, set()), "6b": (True, set(MI_TERMS))}
+    budgets = set()
+    for row, (device, mi_terms) in expected.items():
+        cfg = load_experiment_config(conf / f"{row}.yaml")
+        objective = _meta_objective(cfg, {"spk": 125, "dev": 5})
+        assert set(objective.estimators) == mi_terms and (objective.device_head is not None) == device
+        assert cfg["init_from"]["key_map"] == {"backbone.": ""}
+        budgets.add((str(cfg["dataset"]["sampler"]), cfg["trainer"]["epochs"], str(cfg["model"]),
+                     cfg["optim"]["lr"]))
+    assert len(budgets) == 1 and stage_a["trainer"]["epochs"] == 1
+
+
+def test_copy_conditions_label_each_stage2_copy(tmp_path):
+    from wespeaker_like.bin import data_dir
+    from wespeaker_like.data.kaldi_dir import DataDir, read_table
+    from wespeaker_like.errors import InputError
+
+    utt2uniq = {"u1": "u1", "u1-babble": "u1", "u1-reverb": "u1", "u2": "u2", "u2-music": "u2"}
+    DataDir({"utt2spk": {u: "s" + u[1] for u in utt2uniq}, "utt2uniq": utt2uniq}).save(tmp_path / "d")
+    assert data_dir.main(["copy_conditions", str(tmp_path / "d")]) == 0
+    assert read_table(tmp_path / "d" / "utt2dev") == {"u1": "clean", "u1-babble": "babble", "u1-reverb": "reverb",
+                                                      "u2": "clean", "u2-music": "music"}
+    with pytest.raises(InputError, match="'u3-noise' is neither"):
+        data_dir.copy_conditions({"u3-noise": "u2"}, tmp_path / "utt2uniq")

@@ -32,3 +32,32 @@ class DecouplingBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         shared = self.shared(x)
         return self.speaker(shared), self.device(shared)
+
+
+class DecoupledEncoder(nn.Module):
+    """A backbone then a decoupling block, as one embedding network: (B, T, F) -> (B, D), the branch
+    named by ``output`` (x: the backbone's embedding, x_s: speaker, x_d: device)."""
+
+    BRANCHES = ("x", "x_s", "x_d")
+
+    def __init__(self, backbone: nn.Module, decoupling: DecouplingBlock, output: str = "x_s"):
+        super().__init__()
+        self.backbone, self.decoupling = backbone, decoupling
+        self.output = "x_s"
+        self.select(output)
+
+    def select(self, output: str) -> None:
+        if output not in self.BRANCHES:
+            raise ValueError(f"branch must be one of {', '.join(self.BRANCHES)}, got '{output}'")
+        self.output = output
+
+    def branches(self, feats: torch.Tensor) -> dict:
+        """{x, x_s, x_d}, each (B, D)."""
+        x = self.backbone(feats)
+        x_s, x_d = self.decoupling(x)
+        return {"x": x, "x_s": x_s, "x_d": x_d}
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.output == "x":
+            return self.backbone(feats)
+        return self.branches(feats)[self.output]

@@ -11,7 +11,8 @@ Stage B (``club``): x -> decoupling block -> (x_s, x_d) and, per batch (Algorith
 
 A term is off when its weight is 0 (its estimator is not built and has no step group).
 ``mi_grad_to: s_only`` detaches x_d inside the Î terms (CLUB's domain-adaptation reference), so
-Î(x_d; y_s) then trains nothing. ``eval_embedding``: ``x_s`` or ``x`` (Table I row 1).
+Î(x_d; y_s) then trains nothing. ``eval_embedding``: ``x_s`` or ``x`` (Table I row 1); the
+embedding network holds the whole decoupling block, so x_d can be extracted too (the probes).
 The angular prototypical term needs batches of ``utts_per_speaker`` consecutive utterances per
 speaker (``sampler: {name: speaker_balanced}``).
 """
@@ -30,7 +31,7 @@ from wespeaker_like.losses.club import CategoricalClub, GaussianClub
 from wespeaker_like.losses.contrastive import AngularPrototypical
 from wespeaker_like.losses.margin import compute_dtype
 from wespeaker_like.models import build_model
-from wespeaker_like.models.decoupling import DecouplingBlock
+from wespeaker_like.models.decoupling import DecoupledEncoder, DecouplingBlock
 from wespeaker_like.objectives.base import Objective
 from wespeaker_like.registry import LOSSES, OBJECTIVES
 
@@ -165,9 +166,11 @@ class Club(Objective):
         return {"loss": loss.item(), **{f"w_{k}": v.item() for k, v in weighted.items()}, **stats}
 
     def embedding_model(self):
-        if self.decoupling is None or self.eval_embedding == "x":
+        """Stage A: the backbone; Stage B: backbone + decoupling block giving ``eval_embedding`` (the
+        other branches stay reachable: ``extract --branch``)."""
+        if self.decoupling is None:
             return self.backbone
-        return nn.Sequential(self.backbone, self.decoupling.shared, self.decoupling.speaker)
+        return DecoupledEncoder(self.backbone, self.decoupling, self.eval_embedding)
 
 
 @OBJECTIVES.register("club_pretrain")
