@@ -156,9 +156,11 @@ def test_each_weight_switch_removes_exactly_that_term(term):
 
 
 def test_weights_are_applied_and_s_only_stops_mi_gradients_into_the_device_branch():
-    values = club(weights={"speaker": 1.0, "device": 1.0, "mi_s_d": 1.0, "mi_d_ys": 1.0, "mi_s_yd": 1.0}
-                  ).training_step(batch(), RecordingUpdater(club()))
-    assert values["w_mi_s_d"] == pytest.approx(values["mi_s_d"])
+    unit = club(weights={"speaker": 1.0, "device": 1.0, "mi_s_d": 1.0, "mi_d_ys": 1.0, "mi_s_yd": 1.0})
+    values = unit.training_step(batch(), RecordingUpdater(unit))
+    for term in MI_TERMS:
+        assert values[f"w_{term}"] == pytest.approx(values[term])
+    assert values["w_speaker"] == pytest.approx(values["aam"] + values["ap"])
     objective = club(device_loss=None, weights={"mi_s_yd": 0.0, "speaker": 0.0}, mi_grad_to="s_only")
     updater = RecordingUpdater(objective)
     objective.training_step(batch(), updater)
@@ -220,7 +222,7 @@ def test_kill_and_resume_mid_epoch_is_bit_identical(device_data, tmp_path, monke
         return train.main(["--config", str(config), "--train_data", str(device_data), "--exp_dir", str(exp)])
 
     assert run(tmp_path / "straight") == 0
-    train_until_killed(lambda: run(tmp_path / "resumed"), monkeypatch)
+    train_until_killed(lambda: run(tmp_path / "resumed"), monkeypatch, at="step_0000006.pt")  # epoch 2, batch 2
     assert run(tmp_path / "resumed") == 0
     assert "resumed from" in (tmp_path / "resumed" / "train.log").read_text()
     straight, resumed = (torch.load(tmp_path / e / "checkpoints" / "epoch_003.pt", weights_only=True)
