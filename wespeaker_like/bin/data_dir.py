@@ -7,6 +7,7 @@
     python -m wespeaker_like.bin.data_dir subset (--utt-list F | --spk-list F | --first N | --random N [--seed S]) <src> <dest>
     python -m wespeaker_like.bin.data_dir combine [--skip-fix] <dest> <src1> [<src2> ...]
     python -m wespeaker_like.bin.data_dir make_trials --num-target N --num-nontarget N [--seed S] <dir> <trials>
+    python -m wespeaker_like.bin.data_dir copy_conditions <dir> [<utt2dev>]
 
 Every output file is written atomically; errors name the file (and line) and exit with status 1.
 Options accept ``_`` or ``-`` spelling (``--utt_list`` == ``--utt-list``).
@@ -182,6 +183,35 @@ def cmd_make_trials(args: argparse.Namespace) -> None:
           f"{len(trials) - targets} nontarget), seed {args.seed}")
 
 
+# --- stage-2 copies -------------------------------------------------------------------------
+
+def copy_conditions(utt2uniq: Dict[str, str], path: Path) -> Dict[str, str]:
+    """Per utterance, its stage-2 condition: ``clean`` for an original (utt == its utt2uniq entry),
+    else the suffix of ``<original>-<condition>`` (reverb, noise, music, babble...)."""
+    conditions = {}
+    for utt, original in utt2uniq.items():
+        if utt == original:
+            conditions[utt] = "clean"
+        elif utt.startswith(original + "-") and len(utt) > len(original) + 1:
+            conditions[utt] = utt[len(original) + 1:]
+        else:
+            raise InputError(path, f"utterance '{utt}' is neither its original '{original}' nor a copy named "
+                             f"'{original}-<condition>' (expected a stage-2 augmented data dir)")
+    return conditions
+
+
+def cmd_copy_conditions(args: argparse.Namespace) -> None:
+    path = Path(args.dir) / "utt2uniq"
+    data = DataDir.load(args.dir)
+    if "utt2uniq" not in data.tables:
+        raise InputError(path, "not found (expected a stage-2 data dir: originals and their augmented copies)")
+    conditions = copy_conditions(data.tables["utt2uniq"], path)
+    output = args.output or str(Path(args.dir) / "utt2dev")
+    _write_output(output, conditions)
+    counts = {c: list(conditions.values()).count(c) for c in sorted(set(conditions.values()))}
+    print(f"copy_conditions: {output}: " + ", ".join(f"{c} {n}" for c, n in counts.items()), file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m wespeaker_like.bin.data_dir", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -228,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--num-nontarget", type=int, required=True, help="number of different-speaker trials")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.set_defaults(run=cmd_make_trials)
+
+    sub = commands.add_parser("copy_conditions", help="utt2dev = each utterance's stage-2 condition (clean, "
+                              "reverb, ...) from utt2uniq and the copy's id suffix")
+    sub.add_argument("dir")
+    sub.add_argument("output", nargs="?", default=None, help="utt2dev file ('-': stdout; default <dir>/utt2dev)")
+    sub.set_defaults(run=cmd_copy_conditions)
     return parser
 
 

@@ -96,6 +96,11 @@ def run_job(args: argparse.Namespace, model_input: ExtractionInput, device: str)
     if reason:
         log.warning("job %d: redoing it because %s", args.job, reason)
     model, _ = load_embedding_model(args.exp_dir, args.checkpoint, device)
+    if args.branch:
+        if not hasattr(model, "select"):
+            raise InputError(args.exp_dir / "config.yaml", f"--branch {args.branch}: this experiment's embedding "
+                             "network has one output only (branches come with a decoupling block, objective club)")
+        model.select(args.branch)
     with ArkScpWriter(plan.path("ark"), plan.path("scp")) as writer:
         for utt in utts:
             embedding = embed_features(model, model_input(utt), device)
@@ -132,6 +137,8 @@ def main(argv=None) -> int:
     parser.add_argument("--source", default="auto", choices=["auto", "feats", "audio"],
                         help="feats.scp, or the audio through the saved front-end (auto: feats.scp if present)")
     parser.add_argument("--checkpoint", type=Path, help="default: exp_dir/final_model.pt")
+    parser.add_argument("--branch", choices=["x", "x_s", "x_d"], default=None,
+                        help="which output of a decoupled encoder (objective club) to write; default: its own")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args(argv)

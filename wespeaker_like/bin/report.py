@@ -26,6 +26,10 @@
   normal-deviate axes, EER and minDCF points marked.
 * ``exp_dir/tsne.png``: t-SNE of the test embeddings coloured by speaker and by gender
   (needs ``--embeddings`` and ``--utt2spk``; ``--spk2gender`` optional).
+* With ``--probe_train DIR --probe_test DIR --probe_labels utt2dev...`` (embeddings of each branch
+  in ``DIR/<x|x_s|x_d>/xvector.scp``, from ``extract --branch``): the disentanglement diagnostics of
+  ``scoring/disentanglement.py`` as a row of ``--probe_md`` (device-probe accuracy per branch,
+  Gaussian MI(x_s; x_d), chance level) and ``exp_dir/tsne_device.png``.
 
 EER / minDCF are recomputed from the score file and the trial list.
 """
@@ -56,6 +60,7 @@ PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "P_target",
                  "paper minDCF"]
 GEOMETRY_COLUMNS = COLUMNS[:6] + ["alignment", "uniformity"] + COLUMNS[6:]
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
+PROBE_COLUMNS = ["experiment", "probe x", "probe x_s", "probe x_d", "MI(x_s; x_d) nats", "chance", "date"]
 
 
 def warn(message: str) -> None:
@@ -310,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tsne_iterations", type=int, default=1000, help="t-SNE optimisation steps (>= 250; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed for t-SNE and speaker subsampling")
     parser.add_argument("--no_tsne", action="store_true", help="skip the t-SNE plot")
+    parser.add_argument("--probe_train", type=Path, default=None,
+                        help="dir of training-set embeddings per branch (<dir>/<x|x_s|x_d>/xvector.scp)")
+    parser.add_argument("--probe_test", type=Path, default=None, help="the same for held-out utterances")
+    parser.add_argument("--probe_labels", type=Path, nargs="+", default=[],
+                        help="utt2dev file(s) with the nuisance label of every probed utterance")
+    parser.add_argument("--probe_md", type=Path, default=Path("DISENTANGLEMENT.md"),
+                        help="Markdown table of the probe diagnostics to update")
     parser.add_argument("--geometry", action="store_true",
            help="add alignment and uniformity of the test embeddings (needs --embeddings and --utt2spk)")
     return parser
@@ -434,6 +446,28 @@ def run(args: argparse.Namespace) -> List[str]:
 
     if not args.no_tsne:
         _tsne(args, args.tsne_png or exp_dir / "tsne.png")
+    if args.probe_test is not None:
+        disentanglement_row(args, name)
+    return row
+
+
+def disentanglement_row(args: argparse.Namespace, name: str) -> List[str]:
+    """Probe accuracies (%), MI and chance of one experiment, written as a row of ``--probe_md``."""
+    from wespeaker_like.scoring.disentanglement import diagnose
+
+    if args.probe_train is None or not args.probe_labels:
+        raise InputError(args.probe_test, "the probe needs --probe_train and --probe_labels too")
+    labels: Dict[str, str] = {}
+    for path in args.probe_labels:
+        labels.update(read_table(path))
+    results = diagnose(args.probe_train, args.probe_test, labels, args.probe_labels[0],
+                       None if args.no_tsne else args.exp_dir / "tsne_device.png", seed=args.seed,
+                       tsne_max_utts=args.tsne_max_utts)
+    cells = [f"{100 * results[k]:.1f}" if k in results else "-" for k in ("probe_x", "probe_x_s", "probe_x_d")]
+    mi = f"{results['mi_x_s_x_d']:.3f}" if "mi_x_s_x_d" in results else "-"
+    row = [name, *cells, mi, f"{100 * results['chance']:.1f}", datetime.date.today().isoformat()]
+    write_results_row(args.probe_md, row, PROBE_COLUMNS)
+    print(f"{args.probe_md}: {_format_row(row)}")
     return row
 
 

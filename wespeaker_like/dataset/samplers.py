@@ -102,11 +102,15 @@ class SpeakerBalancedBatchSampler(_EpochBatchSampler):
 
 
 def build_batch_sampler(cfg: dict, dataset, seed: int, rank: int, world_size: int):
-    """``cfg``: ``{name: random, batch_size}`` or ``{name: speaker_balanced, speakers_per_batch, utts_per_speaker}``."""
-    cfg = dict(cfg)
-    name = cfg.pop("name", "random")
+    """``cfg``: ``{name: random, batch_size}`` or ``{name: speaker_balanced, speakers_per_batch,
+    utts_per_speaker, max_utts_per_speaker}``; keys of the other kind are ignored (the schema fills them)."""
+    name = cfg.get("name", "random")
     if name == "random":
-        return RandomBatchSampler(len(dataset), cfg.pop("batch_size"), seed, rank, world_size, **cfg)
+        return RandomBatchSampler(len(dataset), cfg["batch_size"], seed, rank, world_size)
     if name == "speaker_balanced":
-        return SpeakerBalancedBatchSampler(dataset.spk_of_index, seed=seed, rank=rank, world_size=world_size, **cfg)
+        if cfg.get("speakers_per_batch", 0) < 1:
+            raise ValueError("the speaker_balanced sampler needs speakers_per_batch >= 1")
+        return SpeakerBalancedBatchSampler(dataset.spk_of_index, cfg["speakers_per_batch"],
+                                           cfg.get("utts_per_speaker", 2), cfg.get("max_utts_per_speaker", 500),
+                                           seed=seed, rank=rank, world_size=world_size)
     raise ValueError(f"unknown sampler '{name}' (expected random or speaker_balanced)")

@@ -175,3 +175,21 @@ def plot_tsne(path: str | Path, points: np.ndarray, speakers: Sequence[str],
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path, dpi)
+
+
+def plot_tsne_by_label(path: str | Path, panels: Mapping[str, tuple], dpi: int = 120) -> None:
+    """One panel per ``{title: (points (N, 2), labels (N,))}``, points coloured by label, with a legend."""
+    fig = Figure(figsize=(6 * len(panels), 5.8))
+    for k, (title, (points, labels)) in enumerate(panels.items()):
+        points, labels = np.asarray(points), np.asarray(labels)
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        for value in sorted(set(labels.tolist())):
+            mask = labels == value
+            ax.scatter(points[mask, 0], points[mask, 1], s=5, linewidths=0, alpha=0.7,
+                       label=f"{value}: {int(mask.sum())}")
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(loc="best", markerscale=3, fontsize=8)
+    fig.tight_layout()
+    _save(fig, path, dpi)

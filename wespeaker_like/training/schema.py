@@ -20,7 +20,9 @@ from wespeaker_like.training.step_groups import CLIP_MODES, OPTIMIZERS, SPEC_DEF
 SCHEMA = {
     "seed": 42,
     "features": FEATURE_DEFAULTS,
-    "dataset": {"num_workers": 1, "sampler": {"name": "random", "batch_size": 128},
+    # sampler: random uses batch_size; speaker_balanced the other three (dataset/samplers.py)
+    "dataset": {"num_workers": 1, "sampler": {"name": "random", "batch_size": 128, "speakers_per_batch": 0,
+                                              "utts_per_speaker": 2, "max_utts_per_speaker": 500},
                 # raw audio (source: audio) only: extra front-ends, on-the-fly augmentation, speed copies
                 "source": "auto", "frontends": OPEN, "augment": OPEN, "speed_perturb": [], "min_seconds": 0.0,
                 "skip_bad": False,
@@ -31,6 +33,7 @@ SCHEMA = {
     "optim": OPEN,
     "scheduler": OPEN,
     "step_groups": OPEN,
+    "paper": OPEN,  # a recipe row's published numbers (report.py puts ours beside them); not used in training
     "init_from": {"path": "", "key_map": OPEN, "freeze": OPEN},
     # a paper-table row reproduced by the config: stage 7 shows its numbers ({trials: {eer, min_dcf}}, p_target) beside ours
     "paper": {"table": "", "row": "", "numbers": OPEN, "p_target": 0.01},
