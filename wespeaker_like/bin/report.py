@@ -108,11 +108,25 @@ def summarise_config(config: Dict[str, Any]) -> str:
     loss = _name_of(_find_key(config, ["loss"]))
     objective = _name_of(config.get("objective"))
     if objective or loss:
-        parts.append("/".join(p for p in (objective, loss) if p))
+        parts.append("/".join(p for p in (objective, loss) if p) + _objective_terms(config.get("objective")))
     epochs = _find_key(config, ["epochs", "num_epochs", "max_epochs", "max_epoch"])
     if epochs is not None:
         parts.append(f"{epochs} ep")
     return ", ".join(parts) or "?"
+
+
+def _objective_terms(objective: Any) -> str:
+    """``"+supmargincon+mi 0.1"``: the extra terms an objective switches on (contrastive, MI), if any."""
+    if not isinstance(objective, dict):
+        return ""
+    terms = ""
+    contrastive = objective.get("contrastive")
+    if isinstance(contrastive, dict) and contrastive.get("name", "none") != "none":
+        terms += f"+{contrastive['name']}"
+    mi = objective.get("mi")
+    if isinstance(mi, dict) and mi.get("weight"):
+        terms += f"+mi {mi['weight']}"
+    return terms
 
 
 def load_config(path: Path) -> Optional[Dict[str, Any]]:

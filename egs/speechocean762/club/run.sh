@@ -84,7 +84,7 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   for config in stage_a $configs; do
     python3 -m wespeaker_like.bin.score --embeddings "$exp/$config/embeddings/test/xvector.scp" \
-      --trials "$data/test/trials" --scores "$exp/$config/scores/test.score" \
+      --trials "$data/test/trials" --scores "$exp/$config/scores/test.cosine.score" \
       --results "$exp/$config/scores/test.result" \
       --mean_embeddings "$exp/$config/embeddings/train_clean/xvector.scp" --p_target 0.01 0.05
   done
@@ -93,7 +93,7 @@ fi
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   for config in stage_a $configs; do
     python3 -m wespeaker_like.bin.report --exp_dir "$exp/$config" --name "speechocean762/club/$config" \
-      --scores "$exp/$config/scores/test.score" --trials "$data/test/trials" \
+      --scores "$exp/$config/scores/test.cosine.score" --trials "$data/test/trials" \
       --embeddings "$exp/$config/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
       --spk2gender "$data/test/spk2gender" --results_md "$results_md" \
       --probe_train "$exp/$config/embeddings/probe_train" --probe_test "$exp/$config/embeddings/probe_test" \
