@@ -15,5 +15,5 @@ for set in "$@"; do
     python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
       --out_dir "$exp/embeddings/$set" --job JOB --num_jobs "$nj" --device "$device" --source "$source"
   python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" \
-    --out_dir "$exp/embeddings/$set" --num_jobs "$nj" --merge
+    --out_dir "$exp/embeddings/$set" --num_jobs "$nj" --source "$source" --merge
 done
