@@ -58,11 +58,12 @@ def test_voxceleb_recipe_stages_0_to_7(tmp_path):
     assert len(read_table(exp / "embeddings" / "vox1" / "xvector.scp")) == 8
     rows = paper_rows(tmp_path / "RESULTS.md")
     assert [r[3] for r in rows] == ["vox1_O", "vox1_E", "vox1_H"]
-    assert [r[5] for r in rows] == ["0.74", "0.83", "1.63"] and [r[7] for r in rows] == ["0.096", "0.103", "0.166"]
+    assert [r[4] for r in rows] == ["0.01"] * 3  # the paper block's P_target
+    assert [r[6] for r in rows] == ["0.74", "0.83", "1.63"] and [r[8] for r in rows] == ["0.096", "0.103", "0.166"]
     for row, name in zip(rows, ("vox1_O_cleaned", "vox1_E_cleaned", "vox1_H")):
         result = json.loads((exp / "scores" / f"{name}.result").read_text())
-        assert row[1:3] == ["I", "ECAPA-TDNN, Ours (eq.8)"] and row[4] == f"{result['eer_percent']:.2f}"
-        assert row[6] == f"{result['min_dcf']['0.01']:.3f}"
+        assert row[1:3] == ["I", "ECAPA-TDNN, Ours (eq.8)"] and row[5] == f"{result['eer_percent']:.2f}"
+        assert row[7] == f"{result['min_dcf']['0.01']:.3f}"
         assert (exp / f"det_{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert (exp / "tsne.png").is_file()
 
@@ -83,7 +84,7 @@ def test_cnceleb_recipe_stages_0_to_7_with_averaged_enrollment(tmp_path):
     (row,) = paper_rows(tmp_path / "RESULTS.md")
     result = json.loads((exp / "scores" / "cnceleb1_eval.result").read_text())
     assert row[1:4] == ["II", "ECAPA-TDNN, Ours (eq.8)", "cnceleb1_eval"]
-    assert row[4:] == [f"{result['eer_percent']:.2f}", "7.45", f"{result['min_dcf']['0.01']:.3f}", "0.413"]
+    assert row[4:] == ["0.01", f"{result['eer_percent']:.2f}", "7.45", f"{result['min_dcf']['0.01']:.3f}", "0.413"]
 
 
 def torch_num_classes(exp):
