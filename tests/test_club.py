@@ -189,7 +189,7 @@ def test_evaluation_embedding_is_x_s_or_x():
     assert stage_a.embedding_model() is stage_a.backbone and list(stage_a.parameter_groups()) == ["main"]
     with pytest.raises(ValueError, match="eval_embedding"):
         club(eval_embedding="x_d")
-    with pytest.raises(ValueError, match="unknown weight"):
+    with pytest.raises(ValueError, match="unknown key .weights.mi."):
         club(weights={"mi": 1.0})
 
 

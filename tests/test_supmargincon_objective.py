@@ -66,7 +66,7 @@ def test_views_are_the_original_and_the_augmented_same_crop():
 def test_nothing_to_train_and_unknown_options_are_errors():
     with pytest.raises(ValueError, match="nothing trains"):
         objective(**OFF)
-    with pytest.raises(ValueError, match="unknown contrastive option"):
+    with pytest.raises(ValueError, match="unknown key .contrastive.temprature."):
         objective(contrastive={"name": "supmargincon", "temprature": 0.1})
     with pytest.raises(ValueError, match="positives"):
         objective(contrastive={"positives": "utterance"})

@@ -19,7 +19,6 @@ gives the log-likelihood ratio ``a * score + b`` and the decision ``llr >= thres
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -30,6 +29,7 @@ from wespeaker_like.audio.io import load_audio, resample
 from wespeaker_like.errors import InputError
 from wespeaker_like.features.frontends import FrontEnd, build_frontend, check_model_input_dim
 from wespeaker_like.objectives import build_objective
+from wespeaker_like.scoring.calibration import read_calibration
 from wespeaker_like.scoring.cosine import load_embeddings, mean_vector, normalise
 from wespeaker_like.training.checkpoint import load_checkpoint, load_matching_state
 from wespeaker_like.training.schema import load_experiment_config
@@ -98,19 +98,13 @@ def stage6_mean(exp_dir: Path) -> Optional[np.ndarray]:
     return mean_vector(load_embeddings(path))
 
 
-def read_calibration(path: Path) -> Optional[Dict[str, float]]:
-    """``{"a", "b", "threshold"}`` of a calibration file (None when there is none)."""
+def calibration_of(exp_dir: Path) -> Optional[Dict[str, float]]:
+    """``{"a", "b", "threshold"}`` of the experiment's stage-6 ``calibration.json`` (None when there is none)."""
+    path = exp_dir / "calibration.json"
     if not path.is_file():
         return None
-    try:
-        values = json.loads(path.read_text())
-        calibration = {key: float(values[key]) for key in ("a", "b", "threshold")}
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise InputError(path, 'expected JSON {"a": number, "b": number, "threshold": number, "trials": path}') \
-            from None
-    if not all(math.isfinite(v) for v in calibration.values()):
-        raise InputError(path, f"calibration values must be finite numbers, got {calibration}")
-    return calibration
+    record = read_calibration(path)
+    return {key: float(record[key]) for key in ("a", "b", "threshold")}
 
 
 def export_metadata(exp_dir: Path, cfg: dict, mean_embeddings: Optional[Path] = None) -> dict:
@@ -118,7 +112,7 @@ def export_metadata(exp_dir: Path, cfg: dict, mean_embeddings: Optional[Path] = 
     mean = load_mean(exp_dir, mean_embeddings)
     return {"features": cfg.get("features") or {}, "model": cfg.get("model", {}),
             "mean": None if mean is None else mean.tolist(),
-            "calibration": read_calibration(exp_dir / "calibration.json")}
+            "calibration": calibration_of(exp_dir)}
 
 
 def load_mean(exp_dir: Path, mean_embeddings: Optional[Path]) -> Optional[np.ndarray]:
@@ -212,7 +206,7 @@ def load_model(model: str | Path, device: str = "cpu", checkpoint: Optional[str 
         network, _ = load_embedding_model(path, None if checkpoint is None else Path(checkpoint), device)
         mean = load_mean(path, None if mean_embeddings is None else Path(mean_embeddings))
         return SpeakerModel(lambda feats: embed_features(network, feats, device), frontend, mean,
-                            read_calibration(path / "calibration.json"), str(checkpoint or path / "final_model.pt"))
+                            calibration_of(path), str(checkpoint or path / "final_model.pt"))
     if not path.is_file():
         raise InputError(path, "not found: expected an experiment directory or a file written by bin.export")
     if checkpoint is not None or mean_embeddings is not None:

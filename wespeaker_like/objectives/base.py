@@ -22,7 +22,8 @@ progress)`` runs between a group's backward and its optimiser step (e.g. zero a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Protocol, Tuple, Union
+import inspect
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -72,6 +73,23 @@ class Objective(nn.Module):
 
     def embedding_model(self) -> nn.Module:
         raise NotImplementedError
+
+
+def checked_options(given: Optional[Mapping], known: Union[Mapping, Callable], section: str,
+                    fixed: Tuple[str, ...] = ()) -> dict:
+    """The options ``given`` for a sub-block ``section`` of an objective, checked against ``known``:
+    either a mapping of defaults (returned merged under ``given``) or a callable whose keyword
+    parameters, less the ``fixed`` ones the objective sets itself, are the allowed keys.
+    ValueError naming the first unknown key and the expected ones."""
+    given = dict(given or {})
+    if isinstance(known, Mapping):
+        allowed = list(known)
+    else:
+        allowed = [name for name in inspect.signature(known).parameters if name not in ("self", *fixed)]
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key '{section}.{unknown[0]}' (expected {', '.join(allowed)})")
+    return {**known, **given} if isinstance(known, Mapping) else given
 
 
 def build_objective(cfg: Mapping, model_cfg: Mapping, num_classes: Mapping[str, int]) -> Objective:

@@ -32,7 +32,7 @@ from wespeaker_like.losses.contrastive import AngularPrototypical
 from wespeaker_like.losses.margin import compute_dtype
 from wespeaker_like.models import build_model
 from wespeaker_like.models.decoupling import DecoupledEncoder, DecouplingBlock
-from wespeaker_like.objectives.base import Objective
+from wespeaker_like.objectives.base import Objective, checked_options
 from wespeaker_like.registry import LOSSES, OBJECTIVES
 
 DEFAULT_SPEAKER_LOSS = {"name": "aam", "margin": 0.2, "scale": 30.0, "fallback": "voxceleb_trainer"}
@@ -79,12 +79,9 @@ class Club(Objective):
                  estimator_hidden: int = 1024, club_inner_steps: int = 1, club_lr: float = 1.0e-3,
                  eval_embedding: str = "x_s", mi_grad_to: str = "both"):
         super().__init__()
-        unknown = sorted(set(weights or {}) - set(DEFAULT_WEIGHTS))
-        if unknown:
-            raise ValueError(f"club: unknown weight(s) {unknown}; known: {sorted(DEFAULT_WEIGHTS)}")
         _check_choice("eval_embedding", eval_embedding, EVAL_EMBEDDINGS)
         _check_choice("mi_grad_to", mi_grad_to, MI_GRAD_TO)
-        self.weights = {**DEFAULT_WEIGHTS, **dict(weights or {})}
+        self.weights = checked_options(weights, DEFAULT_WEIGHTS, "weights")
         if not device_loss:
             self.weights["device"] = 0.0
         self.views = [View(num_frames)]

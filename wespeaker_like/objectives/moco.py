@@ -28,8 +28,8 @@ from wespeaker_like.dataset.features import View
 from wespeaker_like.losses.contrastive import queue_infonce
 from wespeaker_like.losses.mutual_information import GaussianCriticInfoNCE, injected_noise
 from wespeaker_like.models import build_model
-from wespeaker_like.objectives.base import Objective
-from wespeaker_like.objectives.supmargincon import DEFAULT_MI, _options
+from wespeaker_like.objectives.base import Objective, checked_options
+from wespeaker_like.objectives.supmargincon import DEFAULT_MI
 from wespeaker_like.registry import OBJECTIVES
 from wespeaker_like.training.distributed import gather_across_ranks
 from wespeaker_like.training.ema import EmaTeacher
@@ -73,7 +73,7 @@ class MoCo(Objective):
         dim = self.query.backbone.embed_dim
         self.register_buffer("queue", F.normalize(torch.randn(dim, queue_size), dim=0))
         self.register_buffer("queue_position", torch.zeros((), dtype=torch.long))
-        self.mi = _options(mi, DEFAULT_MI, "mi") if mi and mi.get("weight", DEFAULT_MI["weight"]) else None
+        self.mi = checked_options(mi, DEFAULT_MI, "mi") if mi and mi.get("weight", DEFAULT_MI["weight"]) else None
         self.mi_estimator = None
         if self.mi:
             self.mi_estimator = GaussianCriticInfoNCE(self.query.backbone.frontend_dim, dim, self.mi["critic_hidden"],

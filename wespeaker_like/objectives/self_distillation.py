@@ -24,7 +24,6 @@ of the teacher (embedding std across the batch, entropy of the mean assignment, 
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Callable, Mapping, Optional
 
 import torch
@@ -35,7 +34,7 @@ from wespeaker_like.losses.self_distillation import (DinoLoss, KoLeoLoss, SdpnLo
                                                      mean_assignment_entropy, prototypes_used, sinkhorn_knopp)
 from wespeaker_like.models import build_model
 from wespeaker_like.models.projection import ProjectionHead, Prototypes
-from wespeaker_like.objectives.base import Objective
+from wespeaker_like.objectives.base import Objective, checked_options
 from wespeaker_like.registry import OBJECTIVES
 from wespeaker_like.training.ema import EmaTeacher
 
@@ -44,24 +43,13 @@ MOMENTUM_SCHEDULE = {"name": "warmup_cosine", "final_lr": 1.0}  # 0.996 -> 1 ove
 LOCAL_MASK_GROUP = "local"
 
 
-def checked_options(target: Callable, values: Optional[Mapping], section: str, fixed=()) -> dict:
-    """``values`` as keyword arguments of ``target``, less the ``fixed`` ones the objective sets;
-    ValueError naming an unknown key of ``section``."""
-    values = dict(values or {})
-    allowed = [name for name in inspect.signature(target).parameters if name not in ("self", *fixed)]
-    unknown = sorted(set(values) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown key '{section}.{unknown[0]}' (expected {', '.join(allowed)})")
-    return values
-
-
 class Branch(nn.Module):
     """Backbone + projection head [+ its own last layer]. (B, T, F) -> (embedding (B, E), logits (B, K))."""
 
     def __init__(self, model: Mapping, head: Mapping, last_layer: Optional[nn.Module] = None):
         super().__init__()
         self.backbone = build_model(dict(model))
-        head = {**HEAD_DEFAULTS, **checked_options(ProjectionHead, head, "head", fixed=("in_dim",))}
+        head = {**HEAD_DEFAULTS, **checked_options(head, ProjectionHead, "head", fixed=("in_dim",))}
         self.head = ProjectionHead(self.backbone.embed_dim, **head)
         self.last_layer = last_layer
 
@@ -128,7 +116,7 @@ class Sdpn(_SelfDistillation):
         self.views = [View(global_frames)] + self._local_views(local_frames, num_local, augment, spec_augment)
         self._init_branches(model, head, momentum, momentum_schedule)
         self.prototypes = (Prototypes(num_prototypes, self.student.head.out_dim) if use_prototypes else None)
-        loss_options = checked_options(SdpnLoss, loss, "loss", fixed=("num_local_views",))
+        loss_options = checked_options(loss, SdpnLoss, "loss", fixed=("num_local_views",))
         self.loss = SdpnLoss(num_local_views=self.num_local, **loss_options)
         self.koleo = KoLeoLoss()
 
@@ -169,9 +157,9 @@ class Dino(_SelfDistillation):
         self.freeze_last_layer = float(freeze_last_layer)
         self.views = ([View(global_frames, augment=global_augment) for _ in range(self.num_global)]
                       + self._local_views(local_frames, num_local, augment, spec_augment))
-        head = {**HEAD_DEFAULTS, **checked_options(ProjectionHead, head, "head", fixed=("in_dim",))}
+        head = {**HEAD_DEFAULTS, **checked_options(head, ProjectionHead, "head", fixed=("in_dim",))}
         self._init_branches(model, head, momentum, momentum_schedule, Prototypes(out_dim, head["out_dim"]))
-        loss_options = checked_options(DinoLoss, loss, "loss", fixed=("out_dim", "num_crops", "num_global_crops"))
+        loss_options = checked_options(loss, DinoLoss, "loss", fixed=("out_dim", "num_crops", "num_global_crops"))
         self.loss = DinoLoss(out_dim=out_dim, num_crops=self.num_global + self.num_local,
                              num_global_crops=self.num_global, **loss_options)
         self.progress = 0.0

@@ -35,7 +35,7 @@ from wespeaker_like.losses.contrastive import sup_margin_con_loss
 from wespeaker_like.losses.margin import compute_dtype
 from wespeaker_like.losses.mutual_information import GaussianCriticInfoNCE, injected_noise
 from wespeaker_like.models import build_model
-from wespeaker_like.objectives.base import Objective
+from wespeaker_like.objectives.base import Objective, checked_options
 from wespeaker_like.objectives.classification import follow_margin_schedule
 from wespeaker_like.registry import LOSSES, OBJECTIVES
 from wespeaker_like.scoring.geometry import alignment, uniformity
@@ -49,13 +49,6 @@ DEFAULT_MI = {"weight": 0.1, "rho": 0.05, "sigma": 0.1, "positive_term": True, "
 CONTRASTIVE_NAMES = ("supcon", "supmargincon")
 POSITIVES = ("speaker", "instance")
 PROJECTIONS = ("linear", "identity")
-
-
-def _options(given: Optional[Mapping], defaults: Mapping, what: str) -> dict:
-    unknown = sorted(set(given or {}) - set(defaults))
-    if unknown:
-        raise ValueError(f"supmargincon: unknown {what} option(s) {unknown}; known: {sorted(defaults)}")
-    return {**defaults, **(given or {})}
 
 
 @OBJECTIVES.register("supmargincon")
@@ -79,7 +72,7 @@ class SupMarginCon(Objective):
 
         self.contrastive = None
         if contrastive and contrastive.get("name", "supmargincon") != "none":
-            self.contrastive = _options(contrastive, DEFAULT_CONTRASTIVE, "contrastive")
+            self.contrastive = checked_options(contrastive, DEFAULT_CONTRASTIVE, "contrastive")
             if self.contrastive["name"] not in CONTRASTIVE_NAMES:
                 raise ValueError(f"contrastive name must be one of {CONTRASTIVE_NAMES} or none, "
                                  f"got '{self.contrastive['name']}'")
@@ -92,7 +85,7 @@ class SupMarginCon(Objective):
             raise ValueError(f"projection must be one of {PROJECTIONS}, got '{projection}'")
         self.projection = nn.Linear(dim, dim) if projection == "linear" and self.contrastive else None
 
-        self.mi = _options(mi, DEFAULT_MI, "mi") if mi and mi.get("weight", DEFAULT_MI["weight"]) else None
+        self.mi = checked_options(mi, DEFAULT_MI, "mi") if mi and mi.get("weight", DEFAULT_MI["weight"]) else None
         self.mi_estimator = None
         if self.mi:
             self.mi_estimator = GaussianCriticInfoNCE(self.backbone.frontend_dim, dim, self.mi["critic_hidden"],
