@@ -56,6 +56,14 @@ def test_results_table_create_append_replace():
     assert table_rows(update_results_table(text, new_plda_a)) == [new_a, new_plda_a, row_b]
 
 
+def test_a_measurement_table_keyed_by_experiment_replaces_the_rerun_row():
+    columns = ["experiment", "probe x", "probe x_s", "date"]
+    text = update_results_table("", ["club/2b", "91.0", "60.0", "d1"], columns, key=1)
+    text = update_results_table(text, ["club/6b", "90.0", "40.0", "d1"], columns, key=1)
+    text = update_results_table(text, ["club/2b", "92.5", "58.0", "d2"], columns, key=1)
+    assert table_rows(text) == [["club/2b", "92.5", "58.0", "d2"], ["club/6b", "90.0", "40.0", "d1"]]
+
+
 def test_results_table_without_backend_column_becomes_cosine_rows():
     old = ("# Results\n\n| experiment | config | EER % | minDCF(0.01) | minDCF(0.05) | train time | date |\n"
            "|---|---|---|---|---|---|---|\n| so/ecapa | ecapa_tdnn | 6.63 | 0.553 | 0.402 | 25m 37s | 2026-12-01 |\n"

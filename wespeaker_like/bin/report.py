@@ -259,11 +259,12 @@ def _add_backend_column(lines: List[str], columns: Sequence[str]) -> List[str]:
     return lines
 
 
-def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> str:
+def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] = COLUMNS, key: int = 2) -> str:
     """Return ``text`` with ``row`` (cells in ``columns`` order) in the table with that header.
 
-    A row whose first two cells (experiment and back-end, or experiment and paper table) equal
-    ``row[0]``, ``row[1]`` is replaced in place; otherwise the row is added after the experiment's
+    A row whose first ``key`` cells (experiment and back-end, or experiment and paper table; the
+    experiment alone for a table of measurements such as the probe's) equal ``row[:key]`` is replaced
+    in place; otherwise the row is added after the experiment's
     last row, or at the end of the table. Without a table (header equal to ``columns``), one is
     appended.
     """
@@ -284,7 +285,7 @@ def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] =
         end += 1
     same_experiment = [i for i in range(header + 2, end) if _cells(lines[i])[0] == str(row[0])]
     for i in same_experiment:
-        if _cells(lines[i])[1:2] == [str(row[1])]:
+        if _cells(lines[i])[1:key] == [str(cell) for cell in row[1:key]]:
             lines[i] = new
             break
     else:
@@ -292,10 +293,10 @@ def update_results_table(text: str, row: Sequence[str], columns: Sequence[str] =
     return "\n".join(lines) + "\n"
 
 
-def write_results_row(path: Path, row: Sequence[str], columns: Sequence[str] = COLUMNS) -> None:
+def write_results_row(path: Path, row: Sequence[str], columns: Sequence[str] = COLUMNS, key: int = 2) -> None:
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     with atomic_write(path) as handle:
-        handle.write(update_results_table(old, row, columns))
+        handle.write(update_results_table(old, row, columns, key))
 
 
 # ----------------------------------------------------------------------------- main
@@ -480,7 +481,7 @@ def disentanglement_row(args: argparse.Namespace, name: str) -> List[str]:
     cells = [f"{100 * results[k]:.1f}" if k in results else "-" for k in ("probe_x", "probe_x_s", "probe_x_d")]
     mi = f"{results['mi_x_s_x_d']:.3f}" if "mi_x_s_x_d" in results else "-"
     row = [name, *cells, mi, f"{100 * results['chance']:.1f}", datetime.date.today().isoformat()]
-    write_results_row(args.probe_md, row, PROBE_COLUMNS)
+    write_results_row(args.probe_md, row, PROBE_COLUMNS, key=1)
     print(f"{args.probe_md}: {_format_row(row)}")
     return row
 

@@ -4,7 +4,7 @@
 # speaker loss only; rows 2b (speaker loss), 3b (+ device loss) and 6b (all five terms of eq. 21)
 # fine-tune that same Stage A model with one budget. Reported: EER / minDCF on the test trials and
 # a linear device probe (fit on part of the training copies, tested on other utterances' copies)
-# on x, x_s and x_d, with the Gaussian MI(x_s; x_d) (DISENTANGLEMENT.md, RESULTS.md).
+# on x, x_s and x_d, with the Gaussian MI(x_s; x_d) (both tables in RESULTS.md).
 #
 # Stages 0-3 (data, stage-2 copies, features) are v1's, run there first; this script reads its data dir:
 #
@@ -24,7 +24,7 @@ configs="2b 3b 6b"       # Stage B rows, each fine-tuned from $exp/stage_a
 nj=2
 extract_device=cpu
 results_md=$recipe_dir/RESULTS.md
-probe_md=$recipe_dir/DISENTANGLEMENT.md
+probe_md=$results_md     # the probe table goes under the results table
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--configs \"2b 3b 6b\"] [--nj N]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
 
