@@ -91,6 +91,9 @@ def test_config_summary_and_durations(tmp_path):
               "loss": {"name": "aam_softmax", "margin": 0.2}, "train": {"epochs": 40}}
     assert summarise_config(config) == "ecapa_tdnn, emb 192, aam_softmax, 40 ep"
     assert summarise_config({"model": "tdnn", "objective": {"name": "club"}}) == "tdnn, club"
+    club_6b = {"model": "ecapa_tdnn", "objective": {"name": "club", "weights": {"speaker": 5.0, "device": 10.0, "mi_s_d": 0.5,
+                                                                    "mi_d_ys": 0.0}}}
+    assert summarise_config(club_6b) == "ecapa_tdnn, club (speaker 5 device 10 mi_s_d 0.5)"
     # The layout bin/train.py saves: objective.loss, trainer.epochs.
     saved = {"model": {"name": "campplus", "embed_dim": 512},
              "objective": {"name": "classification", "loss": {"name": "aam", "margin": 0.2}},

@@ -116,7 +116,8 @@ def summarise_config(config: Dict[str, Any]) -> str:
 
 
 def _objective_terms(objective: Any) -> str:
-    """``"+supmargincon+mi 0.1"``: the extra terms an objective switches on (contrastive, MI), if any."""
+    """``"+supmargincon+mi 0.1"``: the extra terms an objective switches on (contrastive, MI), if any;
+    ``" (speaker 5 device 10)"``: the non-zero loss weights of an objective with a ``weights`` block (CLUB)."""
     if not isinstance(objective, dict):
         return ""
     terms = ""
@@ -126,6 +127,9 @@ def _objective_terms(objective: Any) -> str:
     mi = objective.get("mi")
     if isinstance(mi, dict) and mi.get("weight"):
         terms += f"+mi {mi['weight']}"
+    weights = objective.get("weights")
+    if isinstance(weights, dict):
+        terms += " (" + " ".join(f"{name} {value:g}" for name, value in weights.items() if value) + ")"
     return terms
 
 
