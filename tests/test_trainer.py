@@ -62,6 +62,19 @@ def test_resume_after_interruption_gives_identical_model(setup, tmp_path, monkey
         "epoch_002.pt", "epoch_003.pt"]
 
 
+def test_rerun_of_a_finished_experiment_keeps_its_final_model(setup, tmp_path):
+    data, config = setup
+    exp = tmp_path / "exp"
+    assert run_train(config, data, exp) == 0
+    final = exp / "final_model.pt"
+    written = final.stat().st_mtime_ns
+    assert run_train(config, data, exp) == 0
+    assert final.stat().st_mtime_ns == written
+    assert "training had finished: " + str(final) + " kept" in (exp / "train.log").read_text()
+    final.unlink()  # a finished run without its final model writes it again
+    assert run_train(config, data, exp) == 0 and final.is_file()
+
+
 def test_training_reduces_the_loss(setup, tmp_path):
     data, config = setup
     assert run_train(config, data, tmp_path / "exp", "trainer.epochs=6") == 0

@@ -165,6 +165,8 @@ class Trainer:
     def fit(self) -> None:
         updater = _Updater(self)
         self.objective.train()
+        # A rerun of a finished experiment keeps its final model (and so the stage-5 embeddings made from it).
+        finished_before = self.epoch >= self.epochs and (self.exp_dir / "final_model.pt").is_file()
         while self.epoch < self.epochs:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
             self.steps_per_epoch = len(self.sampler)  # a speaker-balanced epoch's batch count varies
@@ -208,7 +210,9 @@ class Trainer:
             if not ranks_agree(self.objective, self.dist.world_size):
                 raise RuntimeError("parameters differ between ranks after training (gradient averaging broke)")
             log.info("parameters agree across %d ranks", self.dist.world_size)
-        if self.dist.is_main:
+        if finished_before:
+            log.info("training had finished: %s kept", self.exp_dir / "final_model.pt")
+        elif self.dist.is_main:
             self.write_final_model()
 
     def write_final_model(self) -> None:
