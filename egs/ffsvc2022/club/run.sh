@@ -138,7 +138,9 @@ fi
 # utterances drawn at random, split by utterance (every other one) into a fitting and a held-out set.
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   probe=$data/${train_set}_probe
-  python3 -m wespeaker_like.bin.data_dir subset --random "$probe_utts" --seed "$seed" "$data/$train_set" "$probe"
+  num_utts=$(wc -l < "$data/$train_set/utt2spk")
+  python3 -m wespeaker_like.bin.data_dir subset --random $(( probe_utts < num_utts ? probe_utts : num_utts )) \
+    --seed "$seed" "$data/$train_set" "$probe"
   awk 'NR % 2 == 1 { print $1 }' "$probe/utt2spk" > "$probe/fit.list"
   awk 'NR % 2 == 0 { print $1 }' "$probe/utt2spk" > "$probe/held_out.list"
   for split in fit held_out; do
