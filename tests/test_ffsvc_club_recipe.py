@@ -62,16 +62,16 @@ def test_ffsvc_club_recipe_stages_0_to_7(tmp_path):
     proc = subprocess.run(["bash", str(ROOT / "egs/ffsvc2022/club/run.sh"), "--nj", "1", "--corpus_dir", str(corpus),
                            "--data", str(data), "--exp", str(exp), "--results_md", str(tmp_path / "RESULTS.md"),
                            "--probe_md", str(tmp_path / "DISENTANGLEMENT.md"), "--rows", " ".join(ROWS),
-                           "--aug_num_utts", "8", "--overrides", TINY],
+                           "--overrides", TINY],
                           cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
-    # Stage B trains on the clean utterances and their copies, each copy with its original's device.
+    # Stage B trains on the 4 clean utterances and their 4 copies each, a copy with its original's device.
     utt2dev = read_table(data / "ffsvc_train_combined" / "utt2dev")
     utt2uniq = read_table(data / "ffsvc_train_combined" / "utt2uniq")
-    assert len(utt2dev) == 12 and set(utt2dev.values()) == {"I", "MIC", "PAD", "PCM"}
-    assert all(utt2dev[utt] == DEVICES[utt2uniq.get(utt, utt)] for utt in utt2dev)
-    assert len(read_table(data / "ffsvc_train_combined" / "feats.scp")) == 12
+    assert len(utt2dev) == 20 and set(utt2dev.values()) == {"I", "MIC", "PAD", "PCM"}
+    assert all(utt2dev[utt] == DEVICES[utt2uniq[utt]] for utt in utt2dev)
+    assert len(read_table(data / "ffsvc_train_combined" / "feats.scp")) == 20
     # Stage A trains on vox1_dev + vox2_dev: 2 + 2 speakers, 4 + 3 utterances.
     assert len(read_table(data / "vox_dev" / "feats.scp")) == 7
     assert len(set(read_table(data / "vox_dev" / "utt2spk").values())) == 4
@@ -82,10 +82,12 @@ def test_ffsvc_club_recipe_stages_0_to_7(tmp_path):
     assert max_difference(trained_weights(exp / "row_6b" / "final_model.pt", "backbone."), stage_a) < 1e-3
     assert f"init_from {exp / 'row_1' / 'final_model.pt'}" in (exp / "row_6b" / "train.log").read_text()
 
-    # Probe sets: the clean training utterances split by utterance, none on both sides.
+    # Probe sets: the clean training utterances split by utterance, each with its copies, none on both sides.
     fit = set(read_table(data / "ffsvc_train_probe_fit" / "utt2spk"))
     held_out = set(read_table(data / "ffsvc_train_probe_held_out" / "utt2spk"))
-    assert not fit & held_out and fit | held_out == set(DEVICES) and len(fit) == 2
+    fit_originals, held_out_originals = {utt2uniq[u] for u in fit}, {utt2uniq[u] for u in held_out}
+    assert fit | held_out == set(utt2dev) and len(fit) == len(held_out) == 10
+    assert not fit_originals & held_out_originals and len(fit_originals) == 2
     for row in ROWS:
         row_exp = exp / f"row_{row}"
         assert set(read_table(row_exp / "embeddings" / "ffsvc2022_dev" / "xvector.scp")) == {
@@ -106,8 +108,9 @@ def test_ffsvc_club_recipe_stages_0_to_7(tmp_path):
         assert cells[5:] == [f"{result['eer_percent']:.2f}", paper[row][0], f"{result['min_dcf']['0.05']:.3f}",
                              paper[row][1]]
 
-    # Diagnostics: the held-out devices (PCM, MIC) never occur among the fitted ones (I, PAD), so every
-    # probe scores 0; row 1 has x only, and no MI(x_s; x_d).
+    # Diagnostics: each device is one original, so the held-out devices never occur among the fitted
+    # ones and every probe scores 0; row 1 has x only, and no MI(x_s; x_d).
+    assert not {utt2dev[u] for u in fit} & {utt2dev[u] for u in held_out}
     probes = {r[0]: r[1:6] for r in table_rows(tmp_path / "DISENTANGLEMENT.md", "experiment")}
     assert set(probes) == {f"ffsvc2022/club/row_{row}" for row in ROWS}
     assert probes["ffsvc2022/club/row_1"][:3] == ["0.0", "-", "-"]

@@ -133,18 +133,20 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   done
 fi
 
-# Stage 5: embeddings of the FFSVC2022 dev set (x for row 1, x_s for the others: the config's
+# Stage 5: embeddings of the FFSVC2022 dev set (x for row 1, x_s for the others: the configs'
 # eval_embedding), and x / x_s / x_d of the two device-probe sets: --probe_utts clean training
-# utterances drawn at random, split by utterance (every other one) into a fitting and a held-out set.
+# utterances drawn at random, every other one with its stage-2 copies to the fitting set, the others
+# with theirs to the held-out set, so no utterance (nor a copy of it) is on both sides.
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   probe=$data/${train_set}_probe
   num_utts=$(wc -l < "$data/$train_set/utt2spk")
   python3 -m wespeaker_like.bin.data_dir subset --random $(( probe_utts < num_utts ? probe_utts : num_utts )) \
     --seed "$seed" "$data/$train_set" "$probe"
-  awk 'NR % 2 == 1 { print $1 }' "$probe/utt2spk" > "$probe/fit.list"
-  awk 'NR % 2 == 0 { print $1 }' "$probe/utt2spk" > "$probe/held_out.list"
-  for split in fit held_out; do
-    python3 -m wespeaker_like.bin.data_dir subset --utt-list "$probe/$split.list" "$probe" "${probe}_$split"
+  for split in fit:1 held_out:0; do
+    awk -v r="${split#*:}" 'NR == FNR { if (FNR % 2 == r) keep[$1] = 1; next } ($2 in keep) { print $1 }' \
+      "$probe/utt2spk" "$data/${train_set}_combined/utt2uniq" > "$probe/${split%:*}.list"
+    python3 -m wespeaker_like.bin.data_dir subset --utt-list "$probe/${split%:*}.list" \
+      "$data/${train_set}_combined" "${probe}_${split%:*}"
   done
   for row in $rows; do
     extract_sets.sh "$exp/row_$row" "$data" "$nj" "$extract_device" auto $eval_set
