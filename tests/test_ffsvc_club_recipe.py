@@ -54,10 +54,7 @@ def max_difference(a, b):
 def test_ffsvc_club_recipe_stages_0_to_7(tmp_path):
     corpus = tmp_path / "corpus"
     F.make_ffsvc(corpus / "ffsvc")
-    F.make_voxceleb1(corpus / "voxceleb1")
-    F.make_voxceleb2(corpus / "voxceleb2")
-    F.make_musan(corpus / "musan")
-    F.make_rirs_noises(corpus / "RIRS_NOISES")
+    F.make_voxceleb_and_noises(corpus)
     data, exp = tmp_path / "data", tmp_path / "exp"
     proc = subprocess.run(["bash", str(ROOT / "egs/ffsvc2022/club/run.sh"), "--nj", "1", "--corpus_dir", str(corpus),
                            "--data", str(data), "--exp", str(exp), "--results_md", str(tmp_path / "RESULTS.md"),
