@@ -63,7 +63,13 @@ for row in $rows; do
   case $row in 1|*b) stage_a_needed=true ;; esac
 done
 train_stage_a=false
-if $stage_a_needed && [ -z "$pretrained_exp" ]; then train_stage_a=true; fi
+if $stage_a_needed && [ -z "$pretrained_exp" ]; then
+  train_stage_a=true
+  if ! $use_voxceleb; then
+    echo "$0: --rows '$rows' needs Stage A: train it on VoxCeleb (--use_voxceleb true) or give --pretrained_exp DIR" >&2
+    exit 1
+  fi
+fi
 
 # Stage 0: download VoxCeleb/MUSAN/RIRS_NOISES (FFSVC has no public download: checked to exist).
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
@@ -112,6 +118,10 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && $stage_a_needed; then
         exit 1
       fi
     done
+    if [ -f "$stage_a/final_model.pt" ] && [ ! -L "$stage_a/final_model.pt" ]; then
+      echo "$0: $stage_a holds a Stage A model trained here; move it away to use --pretrained_exp instead" >&2
+      exit 1
+    fi
     mkdir -p "$stage_a"
     ln -sfn "$pretrained_exp/final_model.pt" "$stage_a/final_model.pt"
     ln -sfn "$pretrained_exp/config.yaml" "$stage_a/config.yaml"
