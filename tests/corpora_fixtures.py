@@ -219,6 +219,16 @@ def make_rirs_noises(root: Path) -> Path:
     return root
 
 
+def make_voxceleb_and_noises(corpus: Path) -> Path:
+    """VoxCeleb1, VoxCeleb2, MUSAN and RIRS_NOISES hand-extracted under ``corpus`` (voxceleb1/,
+    voxceleb2/, musan/, RIRS_NOISES/), where the VoxCeleb recipes' stage 0 finds them."""
+    make_voxceleb1(corpus / "voxceleb1")
+    make_voxceleb2(corpus / "voxceleb2")
+    make_musan(corpus / "musan")
+    make_rirs_noises(corpus / "RIRS_NOISES")
+    return corpus
+
+
 # --------------------------------------------------------------------------- archives
 def _zip(src: Path, target: Path, arc_root: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)

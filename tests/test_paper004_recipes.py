@@ -42,10 +42,7 @@ def need_ffmpeg():
 
 def test_voxceleb_recipe_stages_0_to_7(tmp_path):
     corpus = tmp_path / "corpus"
-    F.make_voxceleb1(corpus / "voxceleb1")
-    F.make_voxceleb2(corpus / "voxceleb2")
-    F.make_musan(corpus / "musan")
-    F.make_rirs_noises(corpus / "RIRS_NOISES")
+    F.make_voxceleb_and_noises(corpus)
     out = run_recipe("voxceleb", tmp_path, "--config", ROOT / "egs/voxceleb/supmargincon/conf/table1_ecapa_tdnn_ours.yaml",
                      "--aug_num_utts", "2", "--trials", "vox1_O_cleaned vox1_E_cleaned vox1_H")
     assert "found in its official extracted layout" in out

@@ -280,3 +280,23 @@ def test_report_geometry_columns_follow_the_formulas(experiment, tmp_path, capsy
     code, _, err = report_in_process(capsys, {**experiment, "data": experiment["data"]}, results_md, "--no_tsne",
                                      "--geometry", "--embeddings", str(tmp_path / "absent.scp"))
     assert code == 1
+
+
+def test_report_skips_the_tsne_of_fewer_than_four_embeddings(tmp_path, capsys):
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    (exp / "embeddings").mkdir(parents=True)
+    data.mkdir()
+    embeddings = {"a-1": np.array([1.0, 0.0], np.float32), "a-2": np.array([0.9, 0.1], np.float32),
+                  "b-1": np.array([0.0, 1.0], np.float32)}
+    scp = exp / "embeddings" / "xvector.scp"
+    kaldiio.save_ark(str(scp.with_suffix(".ark")), embeddings, scp=str(scp))
+    (data / "utt2spk").write_text("a-1 a\na-2 a\nb-1 b\n")
+    trials = [Trial("a-1", "a-2", True), Trial("a-1", "b-1", False)]
+    write_trials(data / "trials", trials)
+    write_scores(exp / "scores.txt", trials, np.array([0.99, 0.0]))
+    code = report.main([str(a) for a in ("--exp_dir", exp, "--trials", data / "trials", "--scores", exp / "scores.txt",
+                                         "--embeddings", scp, "--utt2spk", data / "utt2spk",
+                                         "--results_md", tmp_path / "R.md")])
+    err = capsys.readouterr().err
+    assert code == 0 and f"no t-SNE plot: {scp} has 3 embeddings, t-SNE needs at least 4" in err
+    assert table_rows((tmp_path / "R.md").read_text())[0][3] == "0.00" and not (exp / "tsne.png").exists()

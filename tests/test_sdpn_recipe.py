@@ -90,12 +90,7 @@ def test_mini_configs_load_and_build(name, dr_weight, objective):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vox") / "corpus"
-    F.make_voxceleb1(root / "voxceleb1")
-    F.make_voxceleb2(root / "voxceleb2")
-    F.make_musan(root / "musan")
-    F.make_rirs_noises(root / "RIRS_NOISES")
-    return root
+    return F.make_voxceleb_and_noises(tmp_path_factory.mktemp("vox") / "corpus")
 
 
 TINY_SDPN = ["model.channels=[8,8,8,8,24]", "model.embed_dim=16", "model.se_channels=4",

@@ -67,6 +67,8 @@ class ExtractionInput:
         utts = job_split(self.utts, job, self.args.num_jobs)
         entries = [self.feats[utt] if self.feats is not None else self.audio.describe(utt) for utt in utts]
         inputs = {"model": self.model_digest, "features": self.frontend.cfg, "input": entries}
+        if self.args.branch:  # another branch of the same model is another output
+            inputs["branch"] = self.args.branch
         return utts, KeyedJob(self.args.out_dir, "xvector", job, inputs)
 
     def __call__(self, utt: str) -> torch.Tensor:
@@ -96,11 +98,11 @@ def run_job(args: argparse.Namespace, model_input: ExtractionInput, device: str)
     if reason:
         log.warning("job %d: redoing it because %s", args.job, reason)
     model, _ = load_embedding_model(args.exp_dir, args.checkpoint, device)
-    if args.branch:
-        if not hasattr(model, "select"):
-            raise InputError(args.exp_dir / "config.yaml", f"--branch {args.branch}: this experiment's embedding "
-                             "network has one output only (branches come with a decoupling block, objective club)")
+    if hasattr(model, "select") and args.branch:
         model.select(args.branch)
+    elif args.branch not in (None, "x"):  # a one-output network's embedding is x, the encoder's own
+        raise InputError(args.exp_dir / "config.yaml", f"--branch {args.branch}: this experiment's embedding "
+                         "network has one output only, x (branches come with a decoupling block, objective club)")
     with ArkScpWriter(plan.path("ark"), plan.path("scp")) as writer:
         for utt in utts:
             embedding = embed_features(model, model_input(utt), device)
@@ -138,7 +140,8 @@ def main(argv=None) -> int:
                         help="feats.scp, or the audio through the saved front-end (auto: feats.scp if present)")
     parser.add_argument("--checkpoint", type=Path, help="default: exp_dir/final_model.pt")
     parser.add_argument("--branch", choices=["x", "x_s", "x_d"], default=None,
-                        help="which output of a decoupled encoder (objective club) to write; default: its own")
+                        help="which output of a decoupled encoder (objective club) to write; default: its own "
+                             "(x is accepted for any network: its embedding)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args(argv)

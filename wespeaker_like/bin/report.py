@@ -392,6 +392,9 @@ def _tsne(args: argparse.Namespace, tsne_png: Path) -> None:
         warn(f"no t-SNE plot: {missing} not given")
         return
     table, utt2spk = _test_embeddings(args, embeddings_scp)
+    if len(table.keys) < 4:
+        warn(f"no t-SNE plot: {embeddings_scp} has {len(table.keys)} embeddings, t-SNE needs at least 4")
+        return
     spk2gender: Dict[str, str] = {}
     if args.spk2gender is not None:
         spk2gender = {spk: g.strip().lower() for spk, g in read_table(args.spk2gender).items()}
