@@ -33,7 +33,6 @@ SCHEMA = {
     "optim": OPEN,
     "scheduler": OPEN,
     "step_groups": OPEN,
-    "paper": OPEN,  # a recipe row's published numbers (report.py puts ours beside them); not used in training
     "init_from": {"path": "", "key_map": OPEN, "freeze": OPEN},
     # a paper-table row reproduced by the config: stage 7 shows its numbers ({trials: {eer, min_dcf}}, p_target) beside ours
     "paper": {"table": "", "row": "", "numbers": OPEN, "p_target": 0.01},
