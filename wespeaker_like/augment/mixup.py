@@ -40,3 +40,14 @@ def mix(first, second, lam):
     """λ·first + (1 − λ)·second with λ broadcast over the trailing dims; (B, ...) tensors, λ (B,)."""
     lam = lam.reshape(-1, *([1] * (first.dim() - 1))).to(first.dtype)
     return lam * first + (1 - lam) * second
+
+
+def distance_from_line(x, first, second):
+    """Euclidean distance of each x_i from the line through first_i and second_i, each flattened to
+    a supervector (paper 002 Fig. 6): (B, ...) tensors -> (B,). An i-mix sample lies on the line
+    (distance 0); an l-mix sample leaves it by what the decoder makes of the mixed code."""
+    x, a, b = (t.flatten(1).double() for t in (x, first, second))
+    direction = a - b
+    offset = x - b
+    along = (offset * direction).sum(1, keepdim=True) / direction.square().sum(1, keepdim=True).clamp(min=1e-30)
+    return (offset - along * direction).norm(dim=1)
