@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import objective_kit  # noqa: F401  (registers the kit_mlp backbone)
 from conftest import make_feature_data_dir
 from test_parity_004 import PARITY_DIR
+from test_sdpn_objective import Recorder
 from wespeaker_like.augment.mixup import mix, mixing_weights, random_derangement
 from wespeaker_like.bin import train
 from wespeaker_like.losses.contrastive import AngularPrototypical, mixed_target_cross_entropy
@@ -23,18 +24,6 @@ from wespeaker_like.objectives import ssl_ap as ssl_ap_module
 
 KIT_MODEL = {"name": "kit_mlp", "feat_dim": 20, "hidden": 32, "embed_dim": 16}
 SMALL_VAE = {"name": "conv_vae", "feat_dim": 20, "num_frames": 30}
-
-
-class Recorder:
-    """An updater that back-propagates and remembers the loss."""
-
-    def step(self, group, loss):
-        assert group == "main"
-        self.loss = loss
-        loss.backward()
-
-    def is_active(self, group):
-        return True
 
 
 def objective(**options):

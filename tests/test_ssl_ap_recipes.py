@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-import corpora_fixtures as F
 from conftest import ROOT, repo_env
+from test_sdpn_recipe import corpus  # noqa: F401  (the miniature VoxCeleb fixture)
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.training.schema import load_experiment_config
 
@@ -106,16 +106,6 @@ def test_mini_configs_share_budget_and_seed(name, mode):
     vae = load_experiment_config(MINI / "conf" / "vae.yaml")
     if mode == "lap":
         assert cfg["objective"]["vae"] == dict(vae["model"])
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vox") / "corpus"
-    F.make_voxceleb1(root / "voxceleb1")
-    F.make_voxceleb2(root / "voxceleb2")
-    F.make_musan(root / "musan")
-    F.make_rirs_noises(root / "RIRS_NOISES")
-    return root
 
 
 TINY_ROW = ["model.channels=[8,8,8,8,24]", "model.embed_dim=16", "model.se_channels=4", "model.attention_channels=4",
