@@ -2,6 +2,7 @@
 their formulas and the AP parity fixture, and training without speaker labels through the trainer
 (the VAE stage, then l-AP loading it frozen through init_from)."""
 
+import json
 import math
 import shutil
 
@@ -14,8 +15,8 @@ import objective_kit  # noqa: F401  (registers the kit_mlp backbone)
 from conftest import make_feature_data_dir
 from test_parity_004 import PARITY_DIR
 from test_sdpn_objective import Recorder
-from wespeaker_like.augment.mixup import mix, mixing_weights, random_derangement
-from wespeaker_like.bin import train
+from wespeaker_like.augment.mixup import distance_from_line, mix, mixing_weights, random_derangement
+from wespeaker_like.bin import mix_diagnostic, train
 from wespeaker_like.losses.contrastive import AngularPrototypical, mixed_target_cross_entropy
 from wespeaker_like.losses.vae import gaussian_kl_to_standard, vae_loss
 from wespeaker_like.models.vae import ConvVAE
@@ -110,6 +111,14 @@ def test_mixing_weights_follow_beta_alpha_alpha():
     shared = mixing_weights(8, 0.5, rng, per_sample=False)
     assert np.all(shared == shared[0])
     assert np.all(mixing_weights(1000, 0.5, rng, lam_max=True) >= 0.5)
+
+
+def test_distance_from_the_line_between_two_inputs():
+    first, second = torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[2.0, 0.0, 0.0]])
+    assert distance_from_line(torch.tensor([[5.0, 3.0, 4.0]]), first, second).item() == pytest.approx(5.0)
+    torch.manual_seed(0)
+    a, b, lam = torch.randn(4, 30, 20), torch.randn(4, 30, 20), torch.rand(4)
+    assert distance_from_line(mix(a, b, lam), a, b).max().item() < 1e-5  # an i-mix sample is on the line
 
 
 # ------------------------------------------------------------------------------------ AP and i-AP
@@ -249,3 +258,11 @@ def test_vae_then_lap_train_on_a_data_dir_without_utt2spk(tmp_path):
     for key, value in vae_state.items():  # loaded through init_from and never trained
         assert torch.equal(lap_state[f"vae.{key}"], value), key
     assert "mix" in (tmp_path / "lap" / "train.log").read_text()
+    # the Fig. 6 diagnostic with that VAE: i-mix samples on the line X1X2, l-mix samples off it
+    out = tmp_path / "diagnostic.json"
+    assert mix_diagnostic.main(["--vae_exp", str(tmp_path / "vae"), "--data_dir", str(unlabelled), "--out", str(out),
+                                "--num_pairs", "10"]) == 0
+    summary = json.loads(out.read_text())
+    distances = summary["distance_from_line"]
+    assert summary["num_pairs"] == 10 and distances["i-mix"]["relative_mean"] < 1e-6
+    assert distances["l-mix"]["mean"] > 0.01 and distances["reconstruction"]["mean"] > 0.01
