@@ -119,12 +119,13 @@ class SelfSupervisedAP(Objective):
     def mixed_inputs(self, first: torch.Tensor, partners: torch.Tensor, lam: torch.Tensor, rows: range) -> torch.Tensor:
         """View 1 of this rank's rows mixed with their partners (global indices): in the input (i-mix)
         or in the VAE's latent space, decoded and then masked (l-mix). (B, T, F) -> (B, T, F)."""
-        mine = partners[rows.start:rows.stop]
+        mine = partners[rows.start:rows.stop].to(first.device)
+        weights = lam[rows.start:rows.stop].to(first.device)
         with torch.no_grad():
             if self.mode == "iap":
-                return mix(first, gather_across_ranks(first)[mine.to(first.device)], lam[rows.start:rows.stop].to(first.device))
+                return mix(first, gather_across_ranks(first)[mine], weights)
             means = gather_across_ranks(self.vae.encode(first)[0])
-            mixed = mix(means[rows.start:rows.stop], means[mine.to(means.device)], lam[rows.start:rows.stop].to(means.device))
+            mixed = mix(means[rows.start:rows.stop], means[mine], weights)
             return self._after_decoding(self.vae.decode(mixed), rows)
 
     def training_step(self, batch, updater):

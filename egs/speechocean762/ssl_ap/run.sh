@@ -47,7 +47,7 @@ for name in $configs; do
   esac
   bash "$recipe_dir/../v1/run.sh" --stage "$stage" --stop-stage "$(( stop_stage < 7 ? stop_stage : 7 ))" \
     --raw_audio true --config "$config" --exp "$exp_root/$name" --data "$data" --nj "$nj" \
-    --results_md "$results_md" --report_stats w,b,align,uniform --backends cosine --calibrate false
+    --results_md "$results_md" --report_stats w,b,uniform --backends cosine --calibrate false
 done
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then

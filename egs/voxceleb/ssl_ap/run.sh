@@ -107,6 +107,6 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   for name in $trials; do
     python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "voxceleb/ssl_ap/$(basename "$exp")/$name" \
       --scores "$exp/scores/$name.score" --trials "$(trials_file "$name")" --results_md "$results_md" \
-      --det_png "$exp/det_$name.png" --no_tsne --stats w,b,align,uniform --paper_trials "$name"
+      --det_png "$exp/det_$name.png" --no_tsne --stats w,b,uniform --paper_trials "$name"
   done
 fi
