@@ -168,4 +168,18 @@ objective: {name: supmargincon, num_frames: 30, views: {augment: null},
 optim: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 1.0e-3}
 scheduler: {name: warmup_exponential, final_lr: 0.01, warmup_epochs: 0.5}
 """ + KIT_TRAINER,
+    # paper 002's l-AP with a (random, frozen) VAE, post-decoding masks and plain AP kept: partners,
+    # λ and masks are drawn for the global batch, so 2 ranks of B/2 must train as 1 rank of B
+    "ssl_ap": "seed: 8\n" + KIT_DATA_AND_MODEL + """\
+objective: {name: ssl_ap, num_frames: 30, mode: lap, alpha: 0.5, ceps_aug: true, keep_plain_ap: true,
+            vae: {name: conv_vae, feat_dim: 20, num_frames: 30, latent_dim: 8}}
+optim: {name: adam, lr: 1.0e-3}
+scheduler: {name: step, step_epochs: 1, gamma: 0.5}
+""" + KIT_TRAINER,
 }
+# parameters of a kit config that must stay where they started (frozen modules)
+UNMOVED = {"ssl_ap": ("vae.",)}
+# parameters whose gradient is 0 in exact arithmetic, so Adam moves them by rounding noise (steps of
+# about lr whatever the noise's size): AP's bias b (a common shift of the logits cancels in the
+# cross-entropy). Their value depends on the rounding, so it is not compared across rank counts.
+NOISE_DRIVEN = {"ssl_ap": ("ap.b",)}

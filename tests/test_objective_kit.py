@@ -74,6 +74,11 @@ def test_two_ranks_of_half_batch_equal_one_rank(data, tmp_path, name):
     one, two = objective_state(tmp_path / "one"), objective_state(tmp_path / "two")
     initial = initial_state(config)
     for key in one:
+        if key.startswith(objective_kit.NOISE_DRIVEN.get(name, ())):
+            continue
+        if key.startswith(objective_kit.UNMOVED.get(name, ())):
+            assert torch.equal(one[key], initial[key]) and torch.equal(two[key], initial[key]), key
+            continue
         assert torch.allclose(one[key], two[key], rtol=0, atol=1e-6), key
         assert not torch.equal(one[key], initial[key]) or key.startswith("unused."), key
     if name == "kit_two_optimizers":

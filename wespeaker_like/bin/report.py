@@ -157,7 +157,8 @@ def paper_row(name: str, config: Dict[str, Any], config_path: Path, trials_name:
               dcfs: Dict[float, Any]) -> List[str]:
     """Cells of ``PAPER_COLUMNS``: our EER (fraction) and minDCF beside the config's ``paper:`` numbers.
 
-    ``paper: {table, row, p_target (default 0.01, one of P_TARGETS), numbers: {trials: {eer, min_dcf}}}``.
+    ``paper: {table, row, p_target (default 0.01, one of P_TARGETS), numbers: {trials: {eer, min_dcf}}}``;
+    ``min_dcf: null`` for a paper that reports EER only (shown as "–").
     """
     paper = config.get("paper") or {}
     numbers = (paper.get("numbers") or {}).get(trials_name)
@@ -170,7 +171,7 @@ def paper_row(name: str, config: Dict[str, Any], config_path: Path, trials_name:
         raise InputError(config_path, f"paper.p_target must be one of {', '.join(map(str, P_TARGETS))}, got {p_target}")
     return [name, str(paper.get("table", "?")), str(paper.get("row", "?")), trials_name, format_p_target(p_target),
             f"{100 * eer:.2f}", f"{float(numbers['eer']):.2f}", f"{dcfs[p_target].min_dcf:.3f}",
-            f"{float(numbers['min_dcf']):.3f}"]
+            "–" if numbers["min_dcf"] is None else f"{float(numbers['min_dcf']):.3f}"]
 
 
 # ----------------------------------------------------------------------------- train time

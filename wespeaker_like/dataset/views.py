@@ -66,11 +66,12 @@ class SpecAugment:
         return masks
 
 
-def apply_masks(feats: np.ndarray, masks: Sequence[Tuple[int, int, int]]) -> np.ndarray:
-    """(T, F) -> (T, F) copy with the masked rows/columns set to 0."""
+def apply_masks(feats, masks: Sequence[Tuple[int, int, int]]):
+    """(T, F) array or tensor -> (T, F) copy with the masked rows/columns set to 0 (the dataset masks
+    its views with it; l-mix masks the decoded features with it)."""
     if not masks:
         return feats
-    feats = np.array(feats, copy=True)
+    feats = feats.clone() if hasattr(feats, "clone") else np.array(feats, copy=True)
     for axis, start, width in masks:
         if axis == 0:
             feats[start:start + width] = 0.0

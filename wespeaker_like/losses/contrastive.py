@@ -1,5 +1,6 @@
 """Contrastive losses on L2-normalised embeddings: SupCon / SupMarginCon (paper 004), MoCo's
-InfoNCE against a queue of keys, and the angular prototypical loss (voxceleb_trainer's AP).
+InfoNCE against a queue of keys, the angular prototypical loss (voxceleb_trainer's AP) and the
+mixed-target cross-entropy of i-mix / l-mix (paper 002).
 
 Views are stacked view-major: with V views of B samples, row ``v*B + i`` is view v of sample i,
 and ``labels`` has one entry per row (the speaker for SupCon, the sample index for SimCLR).
@@ -97,3 +98,18 @@ class AngularPrototypical(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.logits(x)
         return F.cross_entropy(logits, torch.arange(len(logits), device=x.device))
+
+
+def mixed_target_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, partners: torch.Tensor,
+                               lam: torch.Tensor) -> torch.Tensor:
+    """i-mix's loss on mixed rows (paper 002 eq. 4/7); scalar.
+
+    ``logits``: (N, K), row i scores a sample mixed as λ_i·(sample ``targets[i]``) + (1 − λ_i)·(sample
+    ``partners[i]``) against K candidates; the loss is mean_i [λ_i·CE(row_i, targets_i) +
+    (1 − λ_i)·CE(row_i, partners_i)]. With λ = 1 it is ``cross_entropy(logits, targets)`` exactly.
+    """
+    log_prob = F.log_softmax(logits, dim=1)
+    own = log_prob.gather(1, targets[:, None]).squeeze(1)
+    other = log_prob.gather(1, partners[:, None]).squeeze(1)
+    lam = lam.to(log_prob.dtype)
+    return -(lam * own + (1 - lam) * other).mean()

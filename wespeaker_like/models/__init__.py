@@ -10,7 +10,7 @@ from typing import Any, Dict
 import torch.nn as nn
 
 from ..registry import MODELS
-from . import campplus, conformer, ecapa_tdnn, eres2net, resnet, tdnn  # noqa: F401  (each import registers its models)
+from . import campplus, conformer, ecapa_tdnn, eres2net, resnet, tdnn, vae  # noqa: F401  (each import registers its models)
 from .base import Backbone
 from .pooling import build_pooling
 
