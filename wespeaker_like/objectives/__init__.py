@@ -6,3 +6,4 @@ from wespeaker_like.objectives import supmargincon  # noqa: F401  (registers 'su
 from wespeaker_like.objectives import moco  # noqa: F401  (registers 'moco')
 from wespeaker_like.objectives import self_distillation  # noqa: F401  (registers 'sdpn' and 'dino')
 from wespeaker_like.objectives import club  # noqa: F401  (registers 'club' and 'club_pretrain')
+from wespeaker_like.objectives import mine_ic  # noqa: F401  (registers 'mine_ic')
