@@ -4,6 +4,8 @@
 # raw audio of data/train, not augmented (the paper uses none). The encoders read a log-magnitude
 # STFT and the decoder reconstructs a 64-band log-mel of the same crop, so training reads audio.
 # Run v1's stages 0-3 first with --raw_audio true (they make data/train, data/test, data/train_clean).
+# Stage 7 adds the mean within- and between-speaker cosine distances of the test embeddings and
+# their ratio to each RESULTS.md row (report.py --intra_class).
 #
 #   bash egs/speechocean762/mine_ic/run.sh --data egs/speechocean762/v1/data [--configs "phase1_mi phase2_mi_ic"]
 set -euo pipefail
@@ -22,7 +24,16 @@ help_message="Usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp_root DI
 data=$(cd "$data" && pwd)
 
 for name in $configs; do
-  bash "$recipe_dir/../v1/run.sh" --stage "$stage" --stop-stage "$stop_stage" --raw_audio true \
-    --config "$recipe_dir/conf/$name.yaml" --exp "$exp_root/$name" --data "$data" --nj "$nj" \
-    --results_md "$results_md" --backends cosine --calibrate false
+  exp=$exp_root/$name
+  if [ "$stage" -le 6 ]; then  # v1's training, embeddings (through the saved STFT front-end) and cosine scores
+    bash "$recipe_dir/../v1/run.sh" --stage "$stage" --stop-stage "$(( stop_stage < 6 ? stop_stage : 6 ))" \
+      --raw_audio true --config "$recipe_dir/conf/$name.yaml" --exp "$exp" --data "$data" --nj "$nj" \
+      --backends cosine --calibrate false
+  fi
+  if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then  # v1's report plus the intra-class distances
+    python3 -m wespeaker_like.bin.report --exp_dir "$exp" --name "speechocean762/mine_ic/$name" \
+      --scores "$exp/scores/test.cosine.score" --trials "$data/test/trials" \
+      --embeddings "$exp/embeddings/test/xvector.scp" --utt2spk "$data/test/utt2spk" \
+      --spk2gender "$data/test/spk2gender" --results_md "$results_md" --intra_class
+  fi
 done
