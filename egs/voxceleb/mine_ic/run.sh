@@ -6,9 +6,9 @@
 #
 #   bash run.sh --archives_dir /data/voxceleb_archives --config conf/table2_mi_ic.yaml --num_gpus 4
 #
-# Stages 0-1 are egs/voxceleb/v2's (download, data dirs, trial lists). The paper uses no augmentation
-# (no stage 2) and the loader computes the STFT input and the log-mel target from the audio (no
-# stage 3).
+# Stage 0 fetches VoxCeleb1 and 2 only and stage 1 is egs/voxceleb/v2's (data dirs, trial lists).
+# The paper uses no augmentation (no stage 2), and the loader computes the STFT input and the log-mel
+# target from the audio (no stage 3).
 set -euo pipefail
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$recipe_dir/../v2/path.sh"
@@ -40,9 +40,9 @@ exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
 train_set=vox2_dev
 eval_set=vox1_test  # the utterances of the Vox1-O lists
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  bash "$v2" --stage 0 --stop_stage 0 --corpus_dir "$corpus_dir" --dl_dir "$dl_dir" --archives_dir "$archives_dir" \
-    --checksums "$checksums"
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then  # no MUSAN / RIRS_NOISES: the paper uses no augmentation
+  python3 -m wespeaker_like.bin.download_corpus voxceleb1 voxceleb2 --corpus_dir "$corpus_dir" \
+    --dl_dir "$dl_dir" --archives_dir "$archives_dir" --checksums "$checksums"
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
