@@ -19,6 +19,7 @@ from wespeaker_like.features.frontends import build_frontend
 from wespeaker_like.losses.margin import uniform_cross_entropy
 from wespeaker_like.losses.mutual_information import donsker_varadhan
 from wespeaker_like.models.spectrogram_decoder import SpectrogramDecoder
+from wespeaker_like.models.statistics_network import StatisticsNetwork
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.objectives.mine_ic import ADAPTATION, INTRA_CLASS
 
@@ -99,6 +100,17 @@ def test_donsker_varadhan_bound_matches_the_mine_fixture():
     # the same bound recomputed from the formula, on marginal scores large enough to need the log-sum-exp
     scores = torch.tensor([[800.0], [790.0]])
     assert donsker_varadhan(torch.zeros(2), scores).item() == pytest.approx(-(800 + math.log((1 + math.exp(-10)) / 2)))
+
+
+def test_statistics_bound_squashes_the_scores_and_caps_the_mine_bound():
+    torch.manual_seed(0)
+    free = StatisticsNetwork(3, 3, hidden=8)
+    bounded = StatisticsNetwork(3, 3, hidden=8, bound=2.0)
+    bounded.load_state_dict(free.state_dict())
+    u, v = 50 * torch.randn(16, 3), 50 * torch.randn(16, 3)
+    raw = free(u, v)
+    assert torch.allclose(bounded(u, v), 2.0 * torch.tanh(raw / 2.0)) and bounded(u, v).abs().max() < 2.0
+    assert donsker_varadhan(bounded(u, v), bounded(v, u)).item() <= 4.0
 
 
 def test_uniform_cross_entropy_is_the_mean_negative_log_probability():

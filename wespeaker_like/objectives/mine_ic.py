@@ -11,7 +11,8 @@ reconstructs the log-mel from [f_spk; f_res]. Terms (unweighted; ``weights`` sca
 * ``recon``: L_R, the mean squared reconstruction error of A and A' (mean over elements);
 * ``mi``: −Ĵ, eq. 5 as a Donsker–Varadhan bound with the statistics network T (joint pairs: the
   f_spk of A and A'; marginal pairs: f_spk and f_res of one crop; ``mine_symmetric_res: false``
-  keeps the paper's f_res of A in the A' anchor); maximised jointly by E_spk, E_res and T;
+  keeps the paper's f_res of A in the A' anchor); maximised jointly by E_spk, E_res and T, whose
+  scores ``statistics_bound`` c squashes to c·tanh(T/c) (unbounded, Ĵ diverges on real speech);
 * ``adv``: L_adv, the cross-entropy to uniform of the speaker classifier on f_res, the classifier's
   weights frozen (sg W) for this term, so it trains E_res only (eq. 4 with the sign fixed);
 * ``ic``: L_IC (eq. 7): with f̄ the mean f_spk of crops A and B, ‖D_r(f̄, f_res^A) − S_A‖² +
@@ -78,7 +79,8 @@ class MineIC(Objective):
                  second_crop: str = "independent", target_frontend: str = "logmel",
                  residual_model: Optional[Mapping] = None, speaker_loss: Optional[Mapping] = None,
                  use_mi: bool = True, use_adv: bool = False, use_ic: bool = True, weights: Optional[Mapping] = None,
-                 decoder: Optional[Mapping] = None, statistics_hidden: int = 512, mine_symmetric_res: bool = True,
+                 decoder: Optional[Mapping] = None, statistics_hidden: int = 512,
+                 statistics_bound: Optional[float] = None, mine_symmetric_res: bool = True,
                  phase1_epochs: float = 30.0, phase2_alternation: int = 1, phase2_speaker_loss: bool = True,
                  phase2_disentanglement: bool = True):
         super().__init__()
@@ -108,7 +110,7 @@ class MineIC(Objective):
             if res_dim != spk_dim:
                 raise ValueError(f"mine_ic: T scores (f_spk, f_spk) and (f_spk, f_res) pairs, so f_res ({res_dim}) "
                                  f"needs the size of f_spk ({spk_dim})")
-            self.statistics = StatisticsNetwork(spk_dim, spk_dim, statistics_hidden)
+            self.statistics = StatisticsNetwork(spk_dim, spk_dim, statistics_hidden, statistics_bound)
         self.phase = PHASE_I
         self._trainable: Optional[set] = None  # ids of the parameters the current step may change
 
