@@ -109,7 +109,7 @@ def test_statistics_bound_squashes_the_scores_and_caps_the_mine_bound():
     bounded.load_state_dict(free.state_dict())
     u, v = 50 * torch.randn(16, 3), 50 * torch.randn(16, 3)
     raw = free(u, v)
-    assert torch.allclose(bounded(u, v), 2.0 * torch.tanh(raw / 2.0)) and bounded(u, v).abs().max() < 2.0
+    assert torch.allclose(bounded(u, v), 2.0 * torch.tanh(raw / 2.0)) and bounded(u, v).abs().max() <= 2.0
     assert donsker_varadhan(bounded(u, v), bounded(v, u)).item() <= 4.0
 
 
