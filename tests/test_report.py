@@ -300,3 +300,27 @@ def test_report_skips_the_tsne_of_fewer_than_four_embeddings(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0 and f"no t-SNE plot: {scp} has 3 embeddings, t-SNE needs at least 4" in err
     assert table_rows((tmp_path / "R.md").read_text())[0][3] == "0.00" and not (exp / "tsne.png").exists()
+
+
+def test_report_intra_class_columns_are_the_mean_cosine_distances(experiment, tmp_path, capsys):
+    """``--intra_class``: mean 1 − cos over same-speaker pairs and over different-speaker pairs of the
+    test embeddings, and their ratio, after the geometry columns when both are asked for."""
+    import kaldiio as kio
+
+    results_md = tmp_path / "R.md"
+    code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--geometry", "--intra_class")
+    assert code == 0, err
+    header = [c.strip() for c in results_md.read_text().splitlines()[2].strip("|").split("|")]
+    assert header == report.COLUMNS[:6] + report.GEOMETRY_CELLS + report.INTRA_CLASS_CELLS + report.COLUMNS[6:]
+    row = table_rows(results_md.read_text())[0]
+    embeddings = dict(kio.load_scp(str(experiment["exp"] / "embeddings" / "test" / "xvector.scp")))
+    keys = sorted(embeddings)
+    within, between = [], []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            x, y = embeddings[a].astype(np.float64), embeddings[b].astype(np.float64)
+            distance = 1.0 - float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
+            (within if a.split("-")[0] == b.split("-")[0] else between).append(distance)
+    assert row[8:11] == [f"{np.mean(within):.3f}", f"{np.mean(between):.3f}",
+                         f"{np.mean(within) / np.mean(between):.3f}"]
+    assert float(row[10]) < 1.0  # the fixture's speakers form clusters

@@ -3,7 +3,7 @@
     python -m wespeaker_like.bin.report --exp_dir exp/x --trials data/test/trials [--backend cosine] \\
         [--scores exp/x/scores/test.cosine.score] [--embeddings exp/x/embeddings/test/xvector.scp] \\
         [--utt2spk data/test/utt2spk] [--spk2gender data/test/spk2gender] \\
-        [--results_md RESULTS.md] [--name x] [--train_time_seconds 5400] [--geometry]
+        [--results_md RESULTS.md] [--name x] [--train_time_seconds 5400] [--geometry] [--intra_class]
 
 * ``RESULTS.md``: one Markdown-table row per (experiment name, back-end), appended, or replaced in
   place when that pair is already there (the rest of the file is kept), written atomically; run
@@ -16,6 +16,8 @@
   With ``--geometry`` the table has two more columns after the minDCFs, alignment (mean squared
   distance of same-speaker pairs) and uniformity (log mean exp(−2·squared distance) over all pairs)
   of the L2-normalised test embeddings (``scoring/geometry.py``; needs ``--embeddings``, ``--utt2spk``).
+  With ``--intra_class`` three more columns (after those): the mean cosine distance of same-speaker
+  pairs of test embeddings, of different-speaker pairs, and their ratio (intra-class variation).
 * With ``--paper_trials NAME`` and a ``paper:`` block in the config (``{table, row, numbers: {NAME:
   {eer, min_dcf}}}``), a row of a second table sets our EER / minDCF(0.01) beside the paper's:
   experiment | paper table | paper row | trials | P_target | EER % | paper EER % | minDCF | paper minDCF
@@ -58,7 +60,9 @@ METRIC_COLUMNS = ["EER %"] + [f"minDCF({format_p_target(p)})" for p in P_TARGETS
 COLUMNS = ["experiment", "back-end", "config"] + METRIC_COLUMNS + ["train time", "date"]
 PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "P_target", "EER %", "paper EER %", "minDCF",
                  "paper minDCF"]
-GEOMETRY_COLUMNS = COLUMNS[:6] + ["alignment", "uniformity"] + COLUMNS[6:]
+GEOMETRY_CELLS = ["alignment", "uniformity"]
+INTRA_CLASS_CELLS = ["within dist", "between dist", "within/between"]
+GEOMETRY_COLUMNS = COLUMNS[:6] + GEOMETRY_CELLS + COLUMNS[6:]
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
 PROBE_COLUMNS = ["experiment", "probe x", "probe x_s", "probe x_d", "MI(x_s; x_d) nats", "chance", "date"]
 
@@ -344,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Markdown table of the probe diagnostics to update")
     parser.add_argument("--geometry", action="store_true",
            help="add alignment and uniformity of the test embeddings (needs --embeddings and --utt2spk)")
+    parser.add_argument("--intra_class", action="store_true",
+           help="add the mean within- and between-speaker cosine distances of the test embeddings and their "
+                "ratio (needs --embeddings and --utt2spk)")
     return parser
 
 
@@ -367,21 +374,34 @@ def _test_embeddings(args: argparse.Namespace, embeddings_scp: Path):
     return table, utt2spk
 
 
-def embedding_geometry(args: argparse.Namespace) -> List[str]:
-    """Alignment and uniformity cells (3 decimals) of the test embeddings."""
+def _test_matrix(args: argparse.Namespace, option: str):
+    """(N, D) float64 test embeddings and (N,) speaker ids, for the embedding statistics of ``option``."""
     import torch
-
-    from wespeaker_like.scoring.geometry import speaker_alignment, uniformity
 
     embeddings_scp = _embeddings_scp(args)
     if embeddings_scp is None or args.utt2spk is None:
-        raise InputError(args.exp_dir, "--geometry needs the test embeddings (--embeddings or "
+        raise InputError(args.exp_dir, f"{option} needs the test embeddings (--embeddings or "
                          "EXP_DIR/embeddings/test/xvector.scp) and --utt2spk")
     table, utt2spk = _test_embeddings(args, embeddings_scp)
     x = torch.as_tensor(np.asarray(table.matrix, dtype=np.float64))
     speaker_ids = {spk: i for i, spk in enumerate(sorted(set(utt2spk[u] for u in table.keys)))}
-    speakers = torch.tensor([speaker_ids[utt2spk[u]] for u in table.keys])
+    return x, torch.tensor([speaker_ids[utt2spk[u]] for u in table.keys])
+
+
+def embedding_geometry(args: argparse.Namespace) -> List[str]:
+    """Alignment and uniformity cells (3 decimals) of the test embeddings."""
+    from wespeaker_like.scoring.geometry import speaker_alignment, uniformity
+
+    x, speakers = _test_matrix(args, "--geometry")
     return [f"{speaker_alignment(x, speakers).item():.3f}", f"{uniformity(x).item():.3f}"]
+
+
+def intra_class_cells(args: argparse.Namespace) -> List[str]:
+    """Within-speaker and between-speaker mean cosine distances and their ratio (3 decimals)."""
+    from wespeaker_like.scoring.geometry import intra_class_distances
+
+    x, speakers = _test_matrix(args, "--intra_class")
+    return [f"{value:.3f}" for value in intra_class_distances(x, speakers)]
 
 
 def _tsne(args: argparse.Namespace, tsne_png: Path) -> None:
@@ -458,10 +478,15 @@ def run(args: argparse.Namespace) -> List[str]:
         summary = "; ".join(part for part in (summary, stats) if part)
     row = [name, args.backend, summary, f"{100 * eer:.2f}"]
     row += [f"{dcfs[p].min_dcf:.3f}" for p in P_TARGETS]
+    extra_columns = []
     if args.geometry:
         row += embedding_geometry(args)
+        extra_columns += GEOMETRY_CELLS
+    if args.intra_class:
+        row += intra_class_cells(args)
+        extra_columns += INTRA_CLASS_CELLS
     row += [format_duration(train_time), datetime.date.today().isoformat()]
-    write_results_row(args.results_md, row, GEOMETRY_COLUMNS if args.geometry else COLUMNS)
+    write_results_row(args.results_md, row, COLUMNS[:6] + extra_columns + COLUMNS[6:])
     print(f"{args.results_md}: {_format_row(row)}")
     if beside_paper is not None:
         write_results_row(args.results_md, beside_paper, PAPER_COLUMNS)

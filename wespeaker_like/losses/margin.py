@@ -86,6 +86,12 @@ class MarginSoftmax(nn.Module):
         return F.cross_entropy(self.logits(emb, labels), labels)
 
 
+def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of softmax(logits) (B, C) to the uniform distribution, −(1/C)·Σ_c log p_c,
+    averaged over the batch (scalar); minimal when every class is equally likely."""
+    return -F.log_softmax(compute_dtype(logits), dim=1).mean()
+
+
 @LOSSES.register("aam")
 class AAMSoftmax(MarginSoftmax):
     def __init__(self, embed_dim: int, num_classes: int, margin: float = 0.2, scale: float = 32.0,

@@ -1,7 +1,10 @@
-"""InfoNCE lower bound of I(z; h) with a Gaussian critic (paper 004, eq. 4-7; InfoCL's "LBE").
+"""Mutual-information lower bounds.
 
-The critic models p(z | h) = N(f(h), σ²I) with a learned mean f (an MLP), and scores a pair by
-−ρ·||z − f(h)||². ρ and the noise std σ are independent settings, as the paper gives them.
+* InfoNCE of I(z; h) with a Gaussian critic (paper 004, eq. 4-7; InfoCL's "LBE"). The critic
+  models p(z | h) = N(f(h), σ²I) with a learned mean f (an MLP), and scores a pair by
+  −ρ·||z − f(h)||². ρ and the noise std σ are independent settings, as the paper gives them.
+* MINE's Donsker–Varadhan bound (paper 001, eq. 5) from a statistics network's scores
+  (``models/statistics_network.py``).
 """
 
 from __future__ import annotations
@@ -62,3 +65,11 @@ def injected_noise(seed: int, progress: float, sigma: float, num_views: int, bat
     generator.manual_seed(seed * 1_000_003 + round(progress * 1e9))
     noise = torch.randn(num_views, world_size * batch, dim, device=like.device, dtype=like.dtype, generator=generator)
     return sigma * noise[:, rank * batch:(rank + 1) * batch].reshape(num_views * batch, dim)
+
+
+def donsker_varadhan(joint: torch.Tensor, marginal: torch.Tensor) -> torch.Tensor:
+    """MINE's Donsker–Varadhan lower bound (scalar, to be maximised) from the statistics network's
+    scores on joint pairs (N,) or (N, 1) and on marginal pairs (M,) or (M, 1):
+    mean(joint) − log mean(exp(marginal)), the log-mean-exp taken as logsumexp − log M."""
+    marginal = marginal.reshape(-1)
+    return joint.mean() - (torch.logsumexp(marginal, dim=0) - math.log(len(marginal)))

@@ -2,9 +2,12 @@
 
 alignment = mean over positive pairs of ||x − y||² (lower: positives closer);
 uniformity = log mean over distinct pairs of exp(−2·||x_i − x_j||²) (lower: spread over the sphere).
+Intra-class variation: mean cosine distance of same-speaker pairs, of different-speaker pairs, and their ratio.
 """
 
 from __future__ import annotations
+
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,3 +30,17 @@ def speaker_alignment(x: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
     if not same.any():
         raise ValueError("no two embeddings share a speaker: alignment needs positive pairs")
     return alignment(x[first[same]], x[second[same]])
+
+
+def intra_class_distances(x: torch.Tensor, speakers: torch.Tensor) -> Tuple[float, float, float]:
+    """(N, D), (N,) speaker ids -> (mean within-speaker cosine distance, mean between-speaker cosine
+    distance, their ratio) over every pair of distinct rows; cosine distance = 1 − cos. A lower ratio:
+    utterances of one speaker lie closer together relative to other speakers'."""
+    normalised = F.normalize(x, dim=1)
+    first, second = torch.triu_indices(len(x), len(x), offset=1, device=x.device)
+    distance = 1.0 - (normalised[first] * normalised[second]).sum(dim=1)
+    same = speakers[first] == speakers[second]
+    if not same.any() or same.all():
+        raise ValueError("intra-class distances need two embeddings of one speaker and two of different speakers")
+    within, between = distance[same].mean().item(), distance[~same].mean().item()
+    return within, between, within / between
