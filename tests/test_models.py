@@ -248,3 +248,29 @@ def test_low_level_feature_comes_from_the_first_conv_only(cfg):
         changed = x.clone()
         changed[1] += 1.0
         torch.testing.assert_close(model.forward_with_frontend(changed)[1][0], model.forward_with_frontend(x)[1][0])
+
+
+@pytest.mark.parametrize("frames", [100, 250])
+def test_cam_mask_per_segment_equals_the_per_frame_mask(frames):
+    """CAMLayer computes its mask once per 100-frame segment; the references (3D-Speaker, WeSpeaker)
+    compute it frame by frame from the frame's context. Output and gradients agree (float64), for one
+    segment and for 2.5 segments (the last one partial)."""
+    from wespeaker_like.models.campplus import CAMLayer
+
+    torch.manual_seed(0)
+    layer = CAMLayer(16, 8, kernel_size=3, dilation=2).double()
+    x = torch.randn(3, 16, frames, dtype=torch.float64, requires_grad=True)
+
+    def per_frame(x):
+        seg = torch.nn.functional.avg_pool1d(x, 100, 100, ceil_mode=True)
+        seg = seg.repeat_interleave(100, dim=-1)[:, :, :frames]  # each frame's segment mean
+        context = x.mean(dim=-1, keepdim=True) + seg  # (B, C, T)
+        return layer.local(x) * torch.sigmoid(layer.linear2(torch.relu(layer.linear1(context))))
+
+    weights = torch.randn(3, 8, frames, dtype=torch.float64)
+    ours = layer(x)
+    (grad_ours,) = torch.autograd.grad((ours * weights).sum(), x)
+    reference = per_frame(x)
+    (grad_reference,) = torch.autograd.grad((reference * weights).sum(), x)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_ours, grad_reference, rtol=1e-12, atol=1e-12)
