@@ -1,8 +1,9 @@
 """``trainer.compile``: ``torch.compile`` of the backbone, falling back to eager when compilation fails.
 
-The backbone's ``forward_with_frontend`` (which ``forward`` calls, and which the objectives that need
-the front-end output call directly) is replaced on the instance by a compiled version, so parameter
-names, the ``state_dict`` and checkpoints are those of the eager module. The backward graph is lowered
+The trainer compiles the objective's ``embedding_model()``: its ``forward_with_frontend`` (which
+``forward`` calls, and which the objectives that need the front-end output call directly) is
+replaced on the instance by a compiled version, so parameter names, the ``state_dict`` and
+checkpoints are those of the eager module. The backward graph is lowered
 together with the forward one, so a compiler failure (no C++ compiler, an unsupported operator)
 surfaces in the forward call, where it is logged once and the backbone continues in eager mode: the
 failed call runs again eagerly, and nothing has been changed before compilation finished.
@@ -45,15 +46,17 @@ class EagerFallback:
 
 
 def compile_backbone(backbone: nn.Module, backend: str = "") -> EagerFallback:
-    """Compile ``backbone.forward_with_frontend`` in place (shapes: those of the eager method).
+    """Compile ``backbone.forward_with_frontend`` (``forward`` for an embedding model without it, e.g.
+    backbone + decoupler) in place; shapes in and out: those of the eager method.
 
     Returns the installed wrapper; ``wrapper.is_compiled`` turns False after a fallback. Shapes that
     change between batches (a shorter last batch) recompile once with dynamic sizes.
     """
     backend = backend or BACKEND
-    eager = backbone.forward_with_frontend
+    method = "forward_with_frontend" if hasattr(backbone, "forward_with_frontend") else "forward"
+    eager = getattr(backbone, method)
     wrapper = EagerFallback(eager, torch.compile(eager, backend=backend), type(backbone).__name__)
-    backbone.forward_with_frontend = wrapper
+    setattr(backbone, method, wrapper)
     log.info("torch.compile (%s) of the backbone %s: compiles at the first batch", backend,
              type(backbone).__name__)
     return wrapper
