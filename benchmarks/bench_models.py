@@ -129,7 +129,9 @@ class Contender:
     """One implementation of a row: the model, its AAM head and SGD, and the step / inference
     closures the timer calls."""
 
-    def __init__(self, model, head, feat_dim: int, args):
+    def __init__(self, model, head, feat_dim: int, args, foreach=None):
+        """``foreach``: the optimiser's multi-tensor switch; ours is the trainer's default (True),
+        WeSpeaker's trainer leaves torch's default (None: the per-tensor loop on CPU)."""
         import torch
 
         self.model, self.head, self.args = model, head, args
@@ -139,7 +141,7 @@ class Contender:
             torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
         self.run = torch.compile(model, dynamic=False) if args.compile else model
         self.opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
-                                   weight_decay=1e-4)
+                                   weight_decay=1e-4, foreach=foreach)
         self.x = torch.randn(args.batch, args.frames, feat_dim)
         self.y = torch.randint(0, args.classes, (args.batch,))
         self.feats = torch.randn(args.extract_batch, int(round(args.extract_seconds * 100)), feat_dim)
@@ -204,7 +206,7 @@ def bench_one(mid: str, args) -> list:
     model = build_model(cfg)
     cells = [mid, f"{count_parameters(model) / 1e6:.2f} M"]
     contenders = [Contender(model, AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30),
-                            cfg.get("feat_dim", 80), args)]
+                            cfg.get("feat_dim", 80), args, foreach=True)]
     if args.against:
         contenders.append(wespeaker_contender(mid, args))
         reference = contenders[1].model

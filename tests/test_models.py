@@ -248,3 +248,59 @@ def test_low_level_feature_comes_from_the_first_conv_only(cfg):
         changed = x.clone()
         changed[1] += 1.0
         torch.testing.assert_close(model.forward_with_frontend(changed)[1][0], model.forward_with_frontend(x)[1][0])
+
+
+@pytest.mark.parametrize("frames", [100, 250])
+def test_cam_mask_per_segment_equals_the_per_frame_mask(frames):
+    """CAMLayer computes its mask once per 100-frame segment; the references (3D-Speaker, WeSpeaker)
+    compute it frame by frame from the frame's context. Output and gradients agree (float64), for one
+    segment and for 2.5 segments (the last one partial)."""
+    from wespeaker_like.models.campplus import CAMLayer
+
+    torch.manual_seed(0)
+    layer = CAMLayer(16, 8, kernel_size=3, dilation=2).double()
+    x = torch.randn(3, 16, frames, dtype=torch.float64, requires_grad=True)
+
+    def per_frame(x):
+        seg = torch.nn.functional.avg_pool1d(x, 100, 100, ceil_mode=True)
+        seg = seg.repeat_interleave(100, dim=-1)[:, :, :frames]  # each frame's segment mean
+        context = x.mean(dim=-1, keepdim=True) + seg  # (B, C, T)
+        return layer.local(x) * torch.sigmoid(layer.linear2(torch.relu(layer.linear1(context))))
+
+    weights = torch.randn(3, 8, frames, dtype=torch.float64)
+    ours = layer(x)
+    (grad_ours,) = torch.autograd.grad((ours * weights).sum(), x)
+    reference = per_frame(x)
+    (grad_reference,) = torch.autograd.grad((reference * weights).sum(), x)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_ours, grad_reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("attention_bn", [False, True])
+def test_astp_global_context_equals_the_concatenated_input(attention_bn):
+    """ASTP with global context applies its first conv to x and, once per utterance, to [mean; std]
+    instead of to the (B, 3C, T) concatenation the references build; output and gradients (input and
+    weights) agree in float64."""
+    torch.manual_seed(0)
+    astp = build_pooling("ASTP", 6, attention_channels=5, global_context=True, attention_bn=attention_bn)
+    astp = astp.double().train()
+    x = torch.randn(4, 6, 30, dtype=torch.float64, requires_grad=True)
+
+    def concatenated(x):  # the references' form: hidden(cat([x, mean, std] repeated over time))
+        mean = x.mean(dim=-1, keepdim=True)
+        std = (x - mean).pow(2).mean(dim=-1, keepdim=True).clamp(min=astp.eps).sqrt()
+        h = torch.tanh(astp.hidden(torch.cat([x, mean.expand_as(x), std.expand_as(x)], dim=1)))
+        w = torch.softmax(astp.out(h), dim=-1)
+        mu = (w * x).sum(dim=-1)
+        sigma = (w * (x - mu.unsqueeze(-1)).pow(2)).sum(dim=-1).clamp(min=astp.eps).sqrt()
+        return torch.cat([mu, sigma], dim=1)
+
+    weights = torch.randn(4, 12, dtype=torch.float64)
+    inputs = [x] + list(astp.parameters())
+    ours = astp(x)
+    grads_ours = torch.autograd.grad((ours * weights).sum(), inputs)
+    reference = concatenated(x)
+    grads_reference = torch.autograd.grad((reference * weights).sum(), inputs)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads_ours, grads_reference):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -75,3 +75,27 @@ def test_a_parameter_in_two_groups_is_refused():
     p = torch.nn.Parameter(torch.zeros(1))
     with pytest.raises(ValueError, match="step group 'g' also belongs to an EMA teacher"):
         check_disjoint([make([p])], frozen=[p])
+
+
+@pytest.mark.parametrize("optim", [BASE["optim"], {"name": "adamw", "lr": 1e-2, "weight_decay": 0.05}])
+def test_multi_tensor_updates_equal_the_per_tensor_loop(optim):
+    """Step groups default to ``foreach=True`` (one multi-tensor kernel per update); the weights after
+    five steps equal, bit for bit, those of torch's per-tensor loop (``foreach: false``)."""
+    def train(foreach):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+        spec = {"optim": dict(optim) if foreach is None else {**optim, "foreach": foreach}}
+        group = make(list(net.parameters()), **spec)
+        initial = [p.detach().clone() for p in net.parameters()]
+        for step in range(5):
+            x = torch.randn(8, 6)
+            group.optimizer.zero_grad(set_to_none=True)
+            net(x).pow(2).mean().backward()
+            group.optimizer.step()
+        return group, initial, [p.detach().clone() for p in net.parameters()]
+
+    default, initial, fast = train(None)
+    assert default.optimizer.param_groups[0]["foreach"] is True
+    _, _, loop = train(False)
+    assert all(torch.equal(a, b) for a, b in zip(fast, loop))
+    assert not any(torch.equal(a, b) for a, b in zip(fast, initial))  # every tensor was updated

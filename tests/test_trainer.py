@@ -268,3 +268,42 @@ def test_sync_batchnorm_option_converts_only_for_several_gpu_ranks():
     assert count(converted) == 1 and converted[1].weight is plain[1].weight
     with pytest.raises(ValueError, match="needs GPU processes"):
         maybe_sync_batchnorm(model(), True, DistContext(world_size=2))
+
+
+def test_compiled_backbone_trains_like_the_eager_one(setup, tmp_path, monkeypatch):
+    """``trainer.compile: true`` runs the backbone through torch.compile (here dynamo's graph capture
+    with the "eager" backend: no code generation in the test suite) with the eager weights and
+    checkpoints: the final model equals the uncompiled run's to float tolerance."""
+    from wespeaker_like.training import compile as compile_module
+
+    data, config = setup
+    assert run_train(config, data, tmp_path / "eager", "trainer.epochs=1") == 0
+    monkeypatch.setattr(compile_module, "BACKEND", "eager")
+    assert run_train(config, data, tmp_path / "compiled", "trainer.epochs=1", "trainer.compile=true") == 0
+    log = (tmp_path / "compiled" / "train.log").read_text()
+    assert "torch.compile (eager) of the backbone ECAPA" in log and "failed" not in log
+    eager, compiled = final_weights(tmp_path / "eager"), final_weights(tmp_path / "compiled")
+    assert eager.keys() == compiled.keys()
+    for key in eager:
+        torch.testing.assert_close(compiled[key], eager[key], rtol=1e-5, atol=1e-6)
+
+
+def test_failed_compilation_falls_back_to_eager(setup, tmp_path, monkeypatch):
+    """A compiler that fails (say, no C++ compiler for inductor) is logged once and the run trains in
+    eager mode: the same final model, bit for bit, as a run without ``trainer.compile``."""
+    from wespeaker_like.training import compile as compile_module
+
+    def broken_compile(fn, **options):
+        def run(*args, **kwargs):
+            raise RuntimeError("InductorError: C++ compile error\n(details)")
+        return run
+
+    data, config = setup
+    assert run_train(config, data, tmp_path / "eager", "trainer.epochs=1") == 0
+    monkeypatch.setattr(compile_module.torch, "compile", broken_compile)
+    assert run_train(config, data, tmp_path / "fallback", "trainer.epochs=1", "trainer.compile=true") == 0
+    log = (tmp_path / "fallback" / "train.log").read_text()
+    assert log.count("torch.compile of ECAPA_TDNN failed, training it in eager mode: RuntimeError: "
+                     "InductorError: C++ compile error") == 1
+    eager, fallback = final_weights(tmp_path / "eager"), final_weights(tmp_path / "fallback")
+    assert all(torch.equal(eager[key], fallback[key]) for key in eager)

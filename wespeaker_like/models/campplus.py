@@ -62,11 +62,13 @@ class CAMLayer(nn.Module):
         self.linear2 = nn.Conv1d(in_ch // reduction, out_ch, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t = x.shape
-        seg = F.avg_pool1d(x, self.seg_len, self.seg_len, ceil_mode=True)  # (B, C, ceil(T / seg_len))
-        seg = seg.unsqueeze(-1).expand(b, c, seg.size(-1), self.seg_len).reshape(b, c, -1)[:, :, :t]
-        context = x.mean(dim=-1, keepdim=True) + seg
-        mask = torch.sigmoid(self.linear2(F.relu(self.linear1(context))))
+        # The context (utterance mean + the mean of the frame's segment) is constant within each
+        # segment, and so is the mask made from it frame by frame (1x1 convs, ReLU, sigmoid): it is
+        # computed once per segment and repeated, the same function as the references' per-frame one.
+        context = x.mean(dim=-1, keepdim=True) + F.avg_pool1d(x, self.seg_len, self.seg_len, ceil_mode=True)
+        mask = torch.sigmoid(self.linear2(F.relu(self.linear1(context))))  # (B, C_out, ceil(T / seg_len))
+        if mask.size(-1) > 1:
+            mask = mask.repeat_interleave(self.seg_len, dim=-1)[:, :, :x.size(-1)]
         return self.local(x) * mask
 
 

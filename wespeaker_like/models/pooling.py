@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def _flatten(x: torch.Tensor) -> torch.Tensor:
@@ -111,16 +112,28 @@ class ASTP(nn.Module):
         if self.global_context:
             mean = x.mean(dim=-1, keepdim=True)
             std = _std(x, mean, self.eps).unsqueeze(-1)
-            h = torch.cat([x, mean.expand_as(x), std.expand_as(x)], dim=1)
+            h = self._context_projection(x, torch.cat([mean, std], dim=1))
         else:
-            h = x
-        h = self.hidden(h)
+            h = self.hidden[0](x)
+        for i, layer in enumerate(self.hidden):
+            if i > 0:
+                h = layer(h)
         if self.attention_tanh:
             h = torch.tanh(h)
         w = torch.softmax(self.out(h), dim=-1)
         mean = (w * x).sum(dim=-1)
         std = (w * (x - mean.unsqueeze(-1)).pow(2)).sum(dim=-1).clamp(min=self.eps).sqrt()
         return torch.cat([mean, std], dim=1)
+
+    def _context_projection(self, x: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        """The first 1x1 conv applied to ``[x; mean; std]`` repeated over time, without building that
+        (B, 3C, T) input: its mean/std columns are the same at every frame, so their part of the conv
+        is computed once per utterance and added. (B, C, T), (B, 2C, 1) -> (B, attention_channels, T)."""
+        conv = self.hidden[0]
+        channels = x.size(1)
+        per_frame = F.conv1d(x, conv.weight[:, :channels])
+        per_utterance = F.conv1d(stats, conv.weight[:, channels:], conv.bias)
+        return per_frame + per_utterance
 
 
 ASP = ASTP

@@ -66,7 +66,8 @@ class BasicBlock(nn.Module):
         out = self.conv1(x)
         out = self.bn1(F.relu(out)) if self.relu_first else F.relu(self.bn1(out))
         out = self.se(self.bn2(self.conv2(out)))
-        return F.relu(out + self.shortcut(x))
+        out += self.shortcut(x)  # in place: neither BN's nor SE's backward needs this output
+        return F.relu_(out)
 
 
 class AFF(nn.Module):

@@ -38,7 +38,9 @@ SCHEMA = {
     "paper": {"table": "", "row": "", "numbers": OPEN, "p_target": 0.01},
     "trainer": {"epochs": 10, "grad_clip": 0.0, "amp": False, "log_every": 20, "checkpoint_every_steps": 200,
                 "keep_checkpoints": 2, "average_last": 1, "num_threads": 0, "device": "auto",
-                "sync_batchnorm": False},
+                "sync_batchnorm": False,
+                # torch.compile the backbone (training/compile.py; eager when compilation fails)
+                "compile": False},
 }
 
 

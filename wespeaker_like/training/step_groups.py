@@ -74,6 +74,9 @@ class StepGroup:
             if sub["weight_decay"] is not None:
                 param_groups[-1]["weight_decay"] = float(sub["weight_decay"])
         self.params = [p for g in param_groups for p in g["params"]]
+        # one multi-tensor kernel per update (torch picks it on CUDA only, the per-tensor loop on CPU):
+        # the same arithmetic, without a Python loop over parameters
+        optim.setdefault("foreach", True)
         self.optimizer = optimizer_class(param_groups, **optim)
         span = self.end_epoch - self.start_epoch
         self.lr_schedule = SCHEDULERS.build(dict(spec["scheduler"]), base_lr=self.base_lr, total_epochs=span)

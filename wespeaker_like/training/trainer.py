@@ -22,6 +22,7 @@ from wespeaker_like.errors import InputError
 from wespeaker_like.fileio import atomic_path, atomic_write
 from wespeaker_like.progress import progress_bar
 from wespeaker_like.training import checkpoint as ckpt
+from wespeaker_like.training.compile import compile_backbone
 from wespeaker_like.training.distributed import (DistContext, average_gradients, broadcast_module,
                                                  maybe_sync_batchnorm, ranks_agree)
 from wespeaker_like.training.init_from import apply_init_from, frozen_parameters
@@ -82,6 +83,8 @@ class Trainer:
         self.train_data = str(Path(train_data).resolve()) if train_data else None
         self.objective = maybe_sync_batchnorm(objective, bool(tcfg["sync_batchnorm"]), dist).to(dist.device)
         broadcast_module(self.objective)
+        if tcfg["compile"]:
+            compile_backbone(self.objective.embedding_model())
         self.loader, self.sampler = loader, batch_sampler
         self.steps_per_epoch = len(batch_sampler)
         self.teachers = self.objective.ema_teachers()
