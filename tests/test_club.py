@@ -286,7 +286,7 @@ def test_mini_proof_rows_share_one_budget_and_switch_their_terms():
     conf = ROOT / "egs" / "speechocean762" / "club" / "conf"
     stage_a = load_experiment_config(conf / "stage_a.yaml")
     assert _meta_objective(stage_a, {"spk": 125}).decoupling is None
-    expected = {"2b": (False, set()), "3b": (True, set()), "6b": (True, set(MI_TERMS))}
+    expected = {"2b": (False, set()), "3b": (True, set()), "6b": (True, set(MI_TERMS)), "6b_low_mi": (True, set(MI_TERMS))}
     budgets = set()
     for row, (device, mi_terms) in expected.items():
         cfg = load_experiment_config(conf / f"{row}.yaml")
@@ -295,7 +295,11 @@ def test_mini_proof_rows_share_one_budget_and_switch_their_terms():
         assert cfg["init_from"]["key_map"] == {"backbone.": ""}
         budgets.add((str(cfg["dataset"]["sampler"]), cfg["trainer"]["epochs"], str(cfg["model"]),
                      cfg["optim"]["lr"]))
-    assert len(budgets) == 1 and stage_a["trainer"]["epochs"] == 1
+    assert budgets == {(str(stage_a["dataset"]["sampler"]), 2, str(stage_a["model"]), 3.0e-4)}
+    assert stage_a["trainer"]["epochs"] == 4
+    low_mi = load_experiment_config(conf / "6b_low_mi.yaml")["objective"]["weights"]
+    six_b = load_experiment_config(conf / "6b.yaml")["objective"]["weights"]
+    assert {term: low_mi[term] * 10 for term in MI_TERMS} == pytest.approx({term: six_b[term] for term in MI_TERMS})
 
 
 def test_copy_conditions_label_each_stage2_copy(tmp_path):
