@@ -737,7 +737,7 @@ def test_recipe_ffsvc2022_club_stages_0_to_2(archives, tmp_path):
     ffsvc = F.make_ffsvc(tmp_path / "ffsvc")
     run_recipe("ffsvc2022/club", ROOT, "--corpus_dir", corpus, "--ffsvc_dir", ffsvc, "--archives_dir", arch,
                "--checksums", arch / "md5.txt", "--data", tmp_path / "data", "--aug_types", "music",
-               "--aug_num_utts", "1")
+               "--aug_num_utts", "1", "--stop-stage", "2")
     data = tmp_path / "data"
     assert lines(data / "ffsvc2022_dev" / "trials" / "ffsvc2022_dev.kaldi")[0] == \
         "ffsvc0101-ffsvc22_dev_000000 ffsvc0101-ffsvc22_dev_000001 target"
