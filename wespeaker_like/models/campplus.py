@@ -67,8 +67,8 @@ class CAMLayer(nn.Module):
         # computed once per segment and repeated, the same function as the references' per-frame one.
         context = x.mean(dim=-1, keepdim=True) + F.avg_pool1d(x, self.seg_len, self.seg_len, ceil_mode=True)
         mask = torch.sigmoid(self.linear2(F.relu(self.linear1(context))))  # (B, C_out, ceil(T / seg_len))
-        if mask.size(-1) > 1:
-            mask = mask.repeat_interleave(self.seg_len, dim=-1)[:, :, :x.size(-1)]
+        b, c, num_segments = mask.shape  # no branch on the length: exported graphs take any length
+        mask = mask.unsqueeze(-1).expand(b, c, num_segments, self.seg_len).reshape(b, c, -1)[:, :, :x.size(-1)]
         return self.local(x) * mask
 
 
