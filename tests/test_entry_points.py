@@ -62,6 +62,8 @@ CASES = [
     ("report", ["--exp_dir", "{tmp}/nowhere", "--trials", "{tmp}/trials"], "nowhere", None),
     ("infer", ["--model", "{tmp}/nowhere", "compare", "{tmp}/a.wav", "{tmp}/b.wav"], "nowhere", None),
     ("export", ["--model", "{tmp}/nowhere", "--format", "torchscript"], "nowhere/config.yaml", None),
+    ("mix_diagnostic", ["--vae_exp", "{tmp}/nowhere", "--data_dir", "{tmp}/data", "--out", "{tmp}/m.json"],
+     "nowhere/config.yaml", None),
 ]
 
 

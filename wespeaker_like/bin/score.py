@@ -46,7 +46,7 @@ from wespeaker_like.scoring.metrics import (
     compute_act_dcf, compute_cllr, compute_metrics, format_p_target, summary_line,
 )
 from wespeaker_like.scoring.plda import PldaBackend, plda_score_trials
-from wespeaker_like.scoring.scores import write_results, write_scores
+from wespeaker_like.scoring.scores import SCORE_DECIMALS, write_results, write_scores
 
 BACKENDS = ("cosine", "asnorm", "plda")
 # Scores a trial list: (trials, test-side table, enroll-side table or None, trials path) -> [T].
@@ -204,7 +204,8 @@ def run(args: argparse.Namespace) -> dict:
         trials = read_trials(args.trials)  # ids are checked side by side when scoring
     require_both_kinds(trials, args.trials)
     scorer = make_scorer(args, backend, embeddings.dim)
-    scores = scorer(trials, embeddings, enroll, args.trials)
+    # Rounded as the score file holds them, so stage 7 (which reads the file) gets these same metrics.
+    scores = np.round(np.asarray(scorer(trials, embeddings, enroll, args.trials), dtype=np.float64), SCORE_DECIMALS)
     labels = [t.is_target for t in trials]
     results = compute_metrics(scores, labels, args.p_target)
     results["scoring"] = {

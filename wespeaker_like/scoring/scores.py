@@ -26,12 +26,15 @@ def trial_line_number(trials_path: str | Path | None, index: int) -> Optional[in
     return next((line.number for seen, line in enumerate(table_lines(trials_path)) if seen == index), None)
 
 
+SCORE_DECIMALS = 6  # what a score file holds; metrics are computed on scores rounded the same way
+
+
 def write_scores(path: str | Path, trials: Sequence[Trial], scores: Sequence[float]) -> None:
-    """One ``<enroll> <test> <score>`` line per trial, in trial order (6 decimals)."""
+    """One ``<enroll> <test> <score>`` line per trial, in trial order (``SCORE_DECIMALS`` decimals)."""
     if len(trials) != len(scores):
         raise ValueError(f"{len(trials)} trials but {len(scores)} scores")
     with atomic_write(path) as handle:
-        handle.writelines(f"{t.enroll} {t.test} {s:.6f}\n" for t, s in zip(trials, scores))
+        handle.writelines(f"{t.enroll} {t.test} {s:.{SCORE_DECIMALS}f}\n" for t, s in zip(trials, scores))
 
 
 def read_scores(path: str | Path) -> Dict[Tuple[str, str], float]:

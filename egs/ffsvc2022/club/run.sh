@@ -191,6 +191,6 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       --results_md "$results_md" --paper_trials $eval_set \
       --probe_train "$row_exp/embeddings/${train_set}_probe_fit" \
       --probe_test "$row_exp/embeddings/${train_set}_probe_held_out" \
-      --probe_labels "$data/$train_set/utt2dev" --probe_md "$probe_md"
+      --probe_labels "$data/${train_set}_combined/utt2dev" --probe_md "$probe_md"
   done
 fi
