@@ -118,7 +118,9 @@ def test_voxceleb_recipe_stages_0_to_7(tmp_path):
     result = json.loads((exp / "scores" / "vox1_O.result").read_text())
     assert paper[1:4] == ["Table 2", "L_s, L_r, L_mi, L_ic", "vox1_O"]
     assert paper[5:] == [f"{result['eer_percent']:.2f}", "3.18", f"{result['min_dcf']['0.01']:.3f}", "–"]
-    rows = [line for line in lines if line.startswith("| voxceleb/mine_ic/exp ")]
+    rows = [line for line in lines if line.startswith("| voxceleb/mine_ic/exp ") and "| cosine |" in line]
     assert len(rows) == 2 and all(len(r.strip("|").split("|")) == 11 for r in rows)  # + 3 intra-class cells
     within, between, ratio = (float(c) for c in rows[0].strip("|").split("|")[6:9])
-    assert ratio == pytest.approx(within / between, abs=2e-3)
+    # (the tiny model's embeddings may all but coincide: the cells are 3-decimal roundings, checked
+    # against a direct computation in test_report; here that the recipe fills them consistently)
+    assert within >= 0 and between >= 0 and (between < 0.01 or ratio == pytest.approx(within / between, abs=2e-3))
