@@ -12,11 +12,14 @@ from other processes shows (CPU s close to wall s x threads: we had the cores; m
     python3 benchmarks/bench_models.py --models ecapa_c512,campplus --iters 3 --malloc glibc
     python3 benchmarks/bench_models.py --models ecapa_c512 --compile
     python3 benchmarks/bench_models.py --against /work/ref/wespeaker     # side by side, see below
+    python3 benchmarks/bench_models.py --against /work/ref/wespeaker --compile
 
 ``--against DIR`` (an exported WeSpeaker tree, imported in place) builds WeSpeaker's model of each
 row that has one (``REFERENCE``) with WeSpeaker's AAM head (``ArcMarginProduct``) and times the two
 implementations alternately, iteration by iteration, in this one process, so both see the same
-load; the table then gives both figures and their ratio (ours / WeSpeaker, > 1 = ours faster).
+load; the table then gives both figures and their ratio (WeSpeaker's time / ours, > 1 = ours faster).
+With ``--compile`` as well, ours runs twice, eager and compiled (as ``trainer.compile: true`` runs
+it), against WeSpeaker eager (as its trainer runs it): three figures and two ratios per cell.
 
 ``--malloc tuned`` (default) runs with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000``:
 glibc then keeps freed activation memory in the heap instead of returning it to the kernel, which
@@ -27,6 +30,7 @@ with the environment they need.
 """
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -83,7 +87,11 @@ def parse_args():
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="print the N most expensive operators of one training step (torch.profiler, "
                    "self CPU time) for each implementation, after the timing")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
+    p.add_argument("--flops", action="store_true",
+                   help="count the floating-point operations of one training step (torch.utils.flop_counter) "
+                   "and print them with the GFLOP each implementation ran per CPU second")
+    p.add_argument("--compile", action="store_true", help="torch.compile our model (inductor); with "
+                   "--against, ours is timed both eager and compiled")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (2-D CNNs)")
     p.add_argument("--malloc", choices=["tuned", "glibc"], default="tuned", help="glibc: its defaults")
     p.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="passive",
@@ -129,17 +137,18 @@ class Contender:
     """One implementation of a row: the model, its AAM head and SGD, and the step / inference
     closures the timer calls."""
 
-    def __init__(self, model, head, feat_dim: int, args, foreach=None):
+    def __init__(self, model, head, feat_dim: int, args, foreach=None, compile=False):
         """``foreach``: the optimiser's multi-tensor switch; ours is the trainer's default (True),
-        WeSpeaker's trainer leaves torch's default (None: the per-tensor loop on CPU)."""
+        WeSpeaker's trainer leaves torch's default (None: the per-tensor loop on CPU).
+        ``compile``: run the model through ``torch.compile`` (inductor, static shapes)."""
         import torch
 
         self.model, self.head, self.args = model, head, args
         if args.channels_last:
             model.to(memory_format=torch.channels_last)
-        if args.compile:
+        if compile:
             torch._dynamo.reset()  # a fresh cache per model: no recompilation with dynamic shapes
-        self.run = torch.compile(model, dynamic=False) if args.compile else model
+        self.run = torch.compile(model, dynamic=False) if compile else model
         self.opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9,
                                    weight_decay=1e-4, foreach=foreach)
         self.x = torch.randn(args.batch, args.frames, feat_dim)
@@ -187,6 +196,22 @@ def wespeaker_contender(mid: str, args):
     return Contender(model, Head(), kwargs["feat_dim"], args)
 
 
+def contender_names(args) -> list:
+    """Who is timed in each row, in the order of the table's cells."""
+    if not args.against:
+        return ["ours compiled" if args.compile else "ours"]
+    return ["ours"] + (["ours compiled"] if args.compile else []) + ["WeSpeaker"]
+
+
+def step_flops(contender) -> int:
+    """Floating-point operations of one training step (matmuls and convolutions, forward + backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        contender.step()
+    return counter.get_total_flops()
+
+
 def profile_table(fn, rows: int) -> str:
     """torch.profiler's operator table of one call of ``fn``, by self CPU time."""
     from torch.profiler import ProfilerActivity, profile
@@ -205,19 +230,26 @@ def bench_one(mid: str, args) -> list:
     cfg = CONFIGS[mid]
     model = build_model(cfg)
     cells = [mid, f"{count_parameters(model) / 1e6:.2f} M"]
-    contenders = [Contender(model, AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30),
-                            cfg.get("feat_dim", 80), args, foreach=True)]
-    if args.against:
+    names = contender_names(args)
+
+    def ours(model, compile):
+        head = AAMSoftmax(model.embed_dim, args.classes, margin=0.2, scale=30)
+        return Contender(model, head, cfg.get("feat_dim", 80), args, foreach=True, compile=compile)
+
+    if not args.against:
+        contenders = [ours(model, args.compile)]
+    else:  # ours eager [, ours compiled], WeSpeaker eager last
+        contenders = [ours(model, False)] + ([ours(copy.deepcopy(model), True)] if args.compile else [])
         contenders.append(wespeaker_contender(mid, args))
-        reference = contenders[1].model
+        reference = contenders[-1].model
         cells[1] += f" / {sum(p.numel() for p in reference.parameters() if p.requires_grad) / 1e6:.2f} M"
 
     def figures(results, value):
-        texts = [value(wall) for wall, _ in results]
-        if len(results) == 2:
-            texts.append(f"{results[1][0] / results[0][0]:.2f}x")
-        return [" / ".join(texts[:len(results)])] + texts[len(results):] + [
-            " / ".join(f"{c:.2f} ({w:.2f})" for w, c in results)]
+        """[figures, ratios (each of ours against the reference, the last), CPU s (wall s)]."""
+        cells = [" / ".join(value(wall) for wall, _ in results)]
+        if args.against:
+            cells.append(" / ".join(f"{results[-1][0] / wall:.2f}x" for wall, _ in results[:-1]))
+        return cells + [" / ".join(f"{c:.2f} ({w:.2f})" for w, c in results)]
 
     blank = ["-"] * (3 if args.against else 2)
     if args.no_train:
@@ -227,8 +259,14 @@ def bench_one(mid: str, args) -> list:
         cells += figures(results, lambda wall: f"{args.batch / wall:.2f}")
         for c in contenders:
             c.opt.zero_grad(set_to_none=True)
+        if args.flops:  # the compiled module runs the same operations as its eager twin: counted eager
+            counted = [(name, c, cpu) for name, c, (_, cpu) in zip(names, contenders, results)
+                       if c.run is c.model]
+            print(f"# {mid}, training step: " + "; ".join(
+                f"{name} {flops / 1e9:.1f} GFLOP, {flops / 1e9 / cpu:.1f} GFLOP per CPU second"
+                for name, c, cpu in counted for flops in [step_flops(c)]))
         if args.profile:
-            for name, c in zip(["ours", "WeSpeaker"], contenders):
+            for name, c in zip(names, contenders):
                 print(f"# {mid}, {name}: one training step\n" + profile_table(c.step, args.profile))
     if args.no_extract:
         cells += blank
@@ -264,8 +302,8 @@ def main():
           f"{args.extract_seconds:g} s; warmup {args.warmup}, timed iters {args.iters} (median)")
     print("# load average at start: %.2f %.2f %.2f" % os.getloadavg())
     if args.against:
-        print(f"# against WeSpeaker at {os.path.abspath(args.against)}; each cell: ours / WeSpeaker, "
-              "ratio = ours faster by")
+        print(f"# against WeSpeaker at {os.path.abspath(args.against)}; each cell: "
+              f"{' / '.join(contender_names(args))}; ratio = WeSpeaker's time / ours (> 1: ours faster)")
         print("| model | params | train samples/s | ratio | train CPU s/it (wall s/it) | extract RTF | ratio "
               "| extract CPU s (wall s) |")
         print("|---|---|---|---|---|---|---|---|")

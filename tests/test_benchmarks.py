@@ -41,3 +41,19 @@ def test_gpu_check_smoke_runs_every_row(tmp_path):
     assert [r["model"] for r in loader] == ["(loader alone)"] + ["ecapa_c512"] * 2 + ["resnet34_wespeaker"] * 2
     table = (out / "results.md").read_text()
     assert table.count("| ok |") == len(rows) and "### Training step fed by the data loader" in table
+
+
+def test_bench_models_and_metrics_smoke():
+    """The side-by-side scripts without a WeSpeaker tree (CI has none), at tiny sizes: they run and print
+    their table rows, the FLOP count and the metrics."""
+    bench = ROOT / "benchmarks"
+    out = subprocess.run(["python3", str(bench / "bench_models.py"), "--models", "ecapa_c512,campplus", "--batch", "2",
+                          "--frames", "40", "--classes", "20", "--iters", "1", "--warmup", "0", "--extract-batch", "1",
+                          "--extract-seconds", "0.5", "--flops"],
+                         check=True, env=repo_env(), capture_output=True, text=True, timeout=300).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ecapa_c512 |") or line.startswith("| campplus |")]
+    assert len(rows) == 2 and "6.19 M" in rows[0] and "7.18 M" in rows[1]
+    assert out.count("training step: ours ") == 2 and "GFLOP per CPU second" in out
+    out = subprocess.run(["python3", str(bench / "bench_metrics.py"), "--trials", "20000", "--repeats", "1"],
+                         check=True, env=repo_env(), capture_output=True, text=True, timeout=300).stdout
+    assert "| ours |" in out

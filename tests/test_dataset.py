@@ -81,6 +81,13 @@ def test_speaker_balanced_sampler_has_distinct_speakers():
         assert len(batch) == 10 and len(set(spk)) == 5 and all(spk.count(s) == 2 for s in set(spk))
 
 
+
+def test_speaker_balanced_sampler_names_speakers_without_enough_utterances():
+    speakers = ["a", "a", "b", "c", "d"]  # four speakers, one of them with the two utterances a group needs
+    with pytest.raises(ValueError, match="only 1 of 4 speakers have the 2 utterances"):
+        SpeakerBalancedBatchSampler(speakers, speakers_per_batch=2, utts_per_speaker=2)
+
+
 # ---- views, raw audio, augmentation, determinism, bad input ------------------------------------
 
 FBANK = {"type": "fbank", "num_mel_bins": 24, "norm": "cmn"}

@@ -164,6 +164,17 @@ def test_too_few_utterances_for_one_batch(setup, tmp_path):
     assert f"{data}: 24 training utterances cannot fill one batch of 100" in log
 
 
+def test_an_epoch_without_batches_is_an_error_not_an_untrained_model(setup, tmp_path, monkeypatch):
+    from wespeaker_like.dataset import samplers
+
+    data, config = setup
+    monkeypatch.setattr(samplers.RandomBatchSampler, "epoch_batches", lambda self, rng: [])
+    exp = tmp_path / "exp"
+    assert run_train(config, data, exp) == 1
+    assert "epoch 1: the batch sampler (RandomBatchSampler) gives no batch" in (exp / "train.log").read_text()
+    assert not (exp / "final_model.pt").exists()
+
+
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(setup, tmp_path, monkeypatch):
     data, config = setup
     assert run_train(config, data, tmp_path / "straight") == 0

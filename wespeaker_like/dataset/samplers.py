@@ -74,6 +74,11 @@ class SpeakerBalancedBatchSampler(_EpochBatchSampler):
         if len(self.by_speaker) < speakers_per_batch:
             raise ValueError(f"{len(self.by_speaker)} speakers cannot fill a batch of {speakers_per_batch} "
                              "distinct speakers")
+        enough = sum(len(utts) >= utts_per_speaker for utts in self.by_speaker.values())
+        if enough < speakers_per_batch:
+            raise ValueError(f"only {enough} of {len(self.by_speaker)} speakers have the {utts_per_speaker} "
+                             f"utterances a group needs (utts_per_speaker); a batch needs {speakers_per_batch} "
+                             "such speakers (speakers_per_batch)")
         self.speakers_per_batch, self.utts_per_speaker = speakers_per_batch, utts_per_speaker
         self.max_utts = max_utts_per_speaker
 

@@ -173,6 +173,10 @@ class Trainer:
         while self.epoch < self.epochs:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
             self.steps_per_epoch = len(self.sampler)  # a speaker-balanced epoch's batch count varies
+            if self.steps_per_epoch == 0:
+                raise InputError(self.train_data, f"epoch {self.epoch + 1}: the batch sampler "
+                                 f"({type(self.sampler).__name__}) gives no batch on rank {self.dist.rank} of "
+                                 f"{self.dist.world_size}; nothing would be trained (dataset.sampler)")
             # In a log file the line below every log_every steps is the progress report.
             bar = progress_bar(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.epochs}", None, log,
                                initial=self.batch_in_epoch, enabled=self.dist.is_main)
