@@ -1,8 +1,11 @@
 """Shared fixtures: the repository root on sys.path and the shared corpus location."""
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
@@ -19,6 +22,24 @@ def repo_env() -> dict:
     env["PATH"] = str(ROOT / "tools") + os.pathsep + env.get("PATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def run_script(cmd: Sequence, cwd: Path, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (a recipe's run.sh, say) with ``repo_env()`` in its own process group and return
+    its output. A timeout kills the whole group (torchrun and its workers, run.pl's jobs), not only
+    the shell; with ``check``, a non-zero exit fails the test with the tails of stdout and stderr."""
+    cmd = [str(c) for c in cmd]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(cmd[:2])} ran past {timeout} s:\n{out[-3000:]}\n{err[-3000:]}")
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd[:2])} exited with {proc.returncode}:\n{out[-4000:]}\n{err[-4000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 @pytest.fixture

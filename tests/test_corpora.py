@@ -23,6 +23,7 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpora_fixtures as F  # noqa: E402
+from conftest import ROOT, run_script  # noqa: E402
 
 from wespeaker_like.audio.io import load_audio  # noqa: E402
 from wespeaker_like.bin.download_corpus import main as download_main  # noqa: E402
@@ -33,9 +34,6 @@ from wespeaker_like.data.corpora.common import m4a_duration  # noqa: E402
 from wespeaker_like.data.corpora.ffsvc import parse_name  # noqa: E402
 from wespeaker_like.data.kaldi_dir import DataDir  # noqa: E402
 from wespeaker_like.errors import InputError  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def need_ffmpeg():
     if shutil.which("ffmpeg") is None:
@@ -692,10 +690,7 @@ def archives(tmp_path_factory):
 
 
 def run_recipe(recipe: str, cwd: Path, *args) -> str:
-    proc = subprocess.run(["bash", str(ROOT / "egs" / recipe / "run.sh"), "--nj", "1", *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+    return run_script(["bash", ROOT / "egs" / recipe / "run.sh", "--nj", "1", *args], cwd, timeout=300).stdout
 
 
 def test_recipe_voxceleb_v2_stages_0_to_2(archives, tmp_path):

@@ -20,19 +20,19 @@ MODEL = {"name": "ecapa_tdnn", "feat_dim": 40, "embed_dim": 16, "channels": [16,
 OBJECTIVE = {"name": "classification", "num_frames": 30, "loss": {"name": "aam", "margin": 0.2, "scale": 16}}
 
 
-def make_exp(path, features, model=MODEL, poison=False, seed=0):
+def make_exp(path, features, model=MODEL, poison=False, seed=0, objective=OBJECTIVE, classes=None):
     """An experiment dir as training leaves it: config.yaml and final_model.pt (random weights)."""
+    classes = classes or {"spk": 3}
     path.mkdir(parents=True, exist_ok=True)
-    cfg = {"features": features, "model": model, "objective": OBJECTIVE, "optim": {"name": "sgd", "lr": 0.1},
+    cfg = {"features": features, "model": model, "objective": objective, "optim": {"name": "sgd", "lr": 0.1},
            "scheduler": {"name": "constant"}}
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
     torch.manual_seed(seed)
-    objective = build_objective(OBJECTIVE, dict(model), {"spk": 3})
-    state = objective.embedding_model().state_dict()
+    state = build_objective(objective, dict(model), classes).embedding_model().state_dict()
     if poison:
         name = next(k for k, v in state.items() if v.is_floating_point() and v.dim() > 1)
         state[name] = torch.full_like(state[name], float("nan"))
-    torch.save({"embedding": state, "num_classes": {"spk": 3}}, path / "final_model.pt")
+    torch.save({"embedding": state, "num_classes": classes}, path / "final_model.pt")
     return path
 
 
@@ -118,3 +118,36 @@ def test_new_model_or_split_redoes_extraction(tmp_path, corpus_dir, caplog):
     split = dict(kaldiio.load_scp(str(out / "xvector.scp")).items())
     assert all(np.allclose(split[u], second[u], atol=1e-6) for u in utts)
     assert len(list(out.glob("xvector.*.ark"))) == 2  # the single job's ark removed by the merge
+
+
+def test_branches_of_a_decoupled_encoder_come_from_one_pass(tmp_path, corpus_dir, caplog, capsys):
+    features = {"type": "fbank", "num_mel_bins": 40}
+    exp = make_exp(tmp_path / "exp", features, objective={"name": "club", "estimator_hidden": 8},
+                   classes={"spk": 3, "dev": 2})
+    utts = small_data_dir(tmp_path / "data", corpus_dir, num_utts=2)
+    out, data = tmp_path / "out", tmp_path / "data"
+
+    def table(path):
+        return dict(kaldiio.load_scp(str(path / "xvector.scp")).items())
+
+    assert run_extract(exp, data, out, "--branch", "x,x_s,x_d") == 0
+    both = {b: table(out / b) for b in ("x", "x_s", "x_d")}
+    assert all(sorted(t) == utts for t in both.values())
+    assert run_extract(exp, data, tmp_path / "default") == 0  # the decoupled encoder's own output: x_s
+    assert run_extract(exp, data, tmp_path / "one", "--branch", "x_d") == 0
+    default, x_d = table(tmp_path / "default"), table(tmp_path / "one" / "x_d")
+    model, _ = extract.load_embedding_model(exp)
+    assert all(np.array_equal(both["x_s"][u], default[u]) and np.array_equal(both["x_d"][u], x_d[u]) for u in utts)
+    assert both["x"][utts[0]].shape == (model.backbone.embed_dim,)
+    # A rerun redoes only the branch whose output is gone, and the same embeddings come out.
+    for path in (out / "x_d").glob("xvector.*"):
+        path.unlink()
+    with caplog.at_level("INFO"):
+        assert run_extract(exp, data, out, "--branch", "x,x_s,x_d") == 0
+    assert caplog.text.count("already complete") == 2 and "branches x_d" in caplog.text
+    assert all(np.array_equal(table(out / "x_d")[u], both["x_d"][u]) for u in utts)
+    # A network without a decoupling block has x only.
+    plain = make_exp(tmp_path / "plain", features)
+    assert run_extract(plain, data, tmp_path / "plain_out", "--branch", "x,x_s") == 1
+    assert "--branch x,x_s: this experiment's embedding network has one output only, x" in capsys.readouterr().err
+    assert run_extract(plain, data, tmp_path / "plain_out", "--branch", "x") == 0

@@ -4,14 +4,12 @@ of tests/corpora_fixtures.py with a tiny model given through --overrides."""
 
 import json
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 import torch
 
 import corpora_fixtures as F
-from conftest import ROOT, repo_env
+from conftest import ROOT, run_script
 from wespeaker_like.data.kaldi_dir import read_table
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.training.schema import load_experiment_config
@@ -101,12 +99,9 @@ def test_voxceleb_recipe_stages_0_to_7(tmp_path):
     corpus = tmp_path / "corpus"
     F.make_voxceleb1(corpus / "voxceleb1")
     F.make_voxceleb2(corpus / "voxceleb2")
-    proc = subprocess.run(["bash", str(ROOT / "egs" / "voxceleb" / "mine_ic" / "run.sh"), "--nj", "1",
-                           "--corpus_dir", str(corpus), "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"),
-                           "--results_md", str(tmp_path / "RESULTS.md"), "--config", str(CONF / "table2_mi_ic.yaml"),
-                           "--overrides", TINY],
-                          cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    run_script(["bash", ROOT / "egs" / "voxceleb" / "mine_ic" / "run.sh", "--nj", "1", "--corpus_dir", corpus,
+                "--data", tmp_path / "data", "--exp", tmp_path / "exp", "--results_md", tmp_path / "RESULTS.md",
+                "--config", CONF / "table2_mi_ic.yaml", "--overrides", TINY], tmp_path, timeout=1800)
     exp = tmp_path / "exp"
     log = (exp / "train.log").read_text()
     assert "epoch 1 done: phase 1.0000" in log and "epoch 2 done: phase 2.0000" in log

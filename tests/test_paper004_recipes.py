@@ -4,12 +4,11 @@ with a tiny ECAPA-TDNN and two epochs of the paper's method ("Ours") given throu
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
 import corpora_fixtures as F
-from conftest import ROOT, repo_env
+from conftest import ROOT, run_script
 from wespeaker_like.data.kaldi_dir import read_table
 
 TINY = ("model.channels=[16,16,16,16,48] model.embed_dim=16 model.se_channels=8 model.attention_channels=8 "
@@ -19,13 +18,10 @@ TINY = ("model.channels=[16,16,16,16,48] model.embed_dim=16 model.se_channels=8 
 
 
 def run_recipe(recipe, tmp_path, *options):
-    proc = subprocess.run(["bash", str(ROOT / "egs" / recipe / "supmargincon" / "run.sh"), "--nj", "1",
-                           "--corpus_dir", str(tmp_path / "corpus"), "--data", str(tmp_path / "data"),
-                           "--exp", str(tmp_path / "exp"), "--results_md", str(tmp_path / "RESULTS.md"),
-                           "--overrides", TINY, *map(str, options)],
-                          cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return proc.stdout
+    return run_script(["bash", ROOT / "egs" / recipe / "supmargincon" / "run.sh", "--nj", "1",
+                       "--corpus_dir", tmp_path / "corpus", "--data", tmp_path / "data", "--exp", tmp_path / "exp",
+                       "--results_md", tmp_path / "RESULTS.md", "--overrides", TINY, *options],
+                      tmp_path, timeout=1800).stdout
 
 
 def paper_rows(results_md):

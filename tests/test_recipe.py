@@ -12,7 +12,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED, repo_env
+from conftest import ROOT, SHARED, repo_env, run_script
 from wespeaker_like.data.kaldi_dir import read_table
 from wespeaker_like.data.trials import read_trials
 from wespeaker_like.scoring.calibration import read_calibration
@@ -63,9 +63,7 @@ def run_recipe(tmp_path, *options, wait=True):
     if not wait:
         return subprocess.Popen(cmd, env=repo_env(), cwd=tmp_path, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    proc = subprocess.run(cmd, env=repo_env(), cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return proc.stdout
+    return run_script(cmd, tmp_path, timeout=900).stdout
 
 
 @pytest.fixture(scope="module")

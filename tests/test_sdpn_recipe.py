@@ -2,14 +2,11 @@
 and numbers; egs/voxceleb/sdpn stages 0-7 on the miniature VoxCeleb; the speechocean762 mini configs."""
 
 import json
-import os
-import signal
-import subprocess
 
 import pytest
 
 import corpora_fixtures as F
-from conftest import ROOT, repo_env
+from conftest import ROOT, run_script
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.training.schema import load_experiment_config
 
@@ -107,14 +104,7 @@ def test_voxceleb_sdpn_stages_0_to_7(corpus, tmp_path):
            "--config", str(VOX / "conf" / "sdpn_mu0.1.yaml"), "--exp", str(exp), "--num_gpus", "0", "--nj", "1",
            "--extract_device", "cpu", "--results_md", str(tmp_path / "RESULTS.md"), "--train_opts", " ".join(TINY_SDPN),
            "--trials", "vox1_O_cleaned vox1_E_cleaned vox1_H"]  # the miniature H_cleaned list has no nontarget
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its workers too
-        raise
-    assert proc.returncode == 0, out[-4000:] + err[-4000:]
+    run_script(cmd, tmp_path, timeout=900)
     assert not (tmp_path / "data" / "vox2_dev_aug").exists()  # augmented on the fly, no stage-2 copies
     log = (exp / "train.log").read_text()
     assert "3 utterances, {} classes" in log and "epoch 2 done" in log and "koleo" in log

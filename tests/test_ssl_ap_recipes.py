@@ -3,13 +3,10 @@ and number; egs/voxceleb/ssl_ap stages 0-7 (VAE stage included) on the miniature
 speechocean762 mini configs share one budget and seed."""
 
 import json
-import os
-import signal
-import subprocess
 
 import pytest
 
-from conftest import ROOT, repo_env
+from conftest import ROOT, run_script
 from test_sdpn_recipe import corpus  # noqa: F401  (the miniature VoxCeleb fixture)
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.training.schema import load_experiment_config
@@ -123,14 +120,7 @@ def test_voxceleb_ssl_ap_stages_0_to_7_with_the_vae_stage(corpus, tmp_path):
            "--config", str(VOX / "conf" / "waveaug_cepsaug_lap_a0.5.yaml"), "--exp", str(exp), "--num_gpus", "0",
            "--nj", "1", "--extract_device", "cpu", "--results_md", str(tmp_path / "RESULTS.md"),
            "--train_opts", " ".join(TINY_ROW), "--vae_train_opts", " ".join(TINY_VAE)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its workers too
-        raise
-    assert proc.returncode == 0, out[-4000:] + err[-4000:]
+    run_script(cmd, tmp_path, timeout=900)
     vae_log = (tmp_path / "exp" / "vae" / "train.log").read_text()
     assert "3 utterances, {} classes" in vae_log and "epoch 2 done" in vae_log and "reconstruction" in vae_log
     log = (exp / "train.log").read_text()

@@ -68,11 +68,15 @@ def saved_frontend(cfg: dict, config_path: Path) -> FrontEnd:
     return frontend
 
 
-def embed_features(model: Callable[[torch.Tensor], torch.Tensor], feats: torch.Tensor, device: str) -> np.ndarray:
+def embed_features(model: Callable, feats: torch.Tensor, device: str) -> Union[np.ndarray, Dict[str, np.ndarray]]:
     """One utterance's embedding: normalised features (T, dim) -> float32 (D,) through a torch network
-    (eager or TorchScript) that maps (1, T, dim) to (1, D)."""
+    (eager or TorchScript) that maps (1, T, dim) to (1, D); or {name: (D,)} when it maps them to
+    {name: (1, D)} (several outputs of one pass, e.g. the branches of a decoupled encoder)."""
     with torch.inference_mode():
-        return model(feats.unsqueeze(0).to(device)).squeeze(0).float().cpu().numpy()
+        out = model(feats.unsqueeze(0).to(device))
+    if isinstance(out, dict):
+        return {name: value.squeeze(0).float().cpu().numpy() for name, value in out.items()}
+    return out.squeeze(0).float().cpu().numpy()
 
 
 def stage6_mean(exp_dir: Path) -> Optional[np.ndarray]:

@@ -160,12 +160,10 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   done
   for row in $rows; do
     extract_sets.sh "$exp/row_$row" "$data" "$nj" "$extract_device" auto $eval_set
-    branches="x x_s x_d"
+    branches=x,x_s,x_d
     if [ "$row" = 1 ]; then branches=x; fi  # no decoupling block in Stage A
-    for branch in $branches; do
-      extract_sets.sh --branch $branch "$exp/row_$row" "$data" "$nj" "$extract_device" auto \
-        ${train_set}_probe_fit ${train_set}_probe_held_out
-    done
+    extract_sets.sh --branch $branches "$exp/row_$row" "$data" "$nj" "$extract_device" auto \
+      ${train_set}_probe_fit ${train_set}_probe_held_out
   done
 fi
 

@@ -33,15 +33,6 @@ data=$(cd "$data" && pwd)
 mkdir -p "$exp"; exp=$(cd "$exp" && pwd)
 labelled=$exp/data/train_dev
 
-extract() {  # extract <exp dir> <data dir> <out dir> [--branch x|x_s|x_d]
-  local model=$1 set_dir=$2 out=$3; shift 3
-  $extract_cmd JOB=1:$nj "$out/log/extract.JOB.log" \
-    python3 -m wespeaker_like.bin.extract --exp_dir "$model" --data_dir "$set_dir" --out_dir "$out" \
-      --job JOB --num_jobs $nj --device "$extract_device" "$@"
-  python3 -m wespeaker_like.bin.extract --exp_dir "$model" --data_dir "$set_dir" --out_dir "$out" \
-    --num_jobs $nj --merge "$@"
-}
-
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   # utt2dev from utt2uniq and each copy's id suffix; probe sets: the copies of every 10th original
   # (train) and of others (test), so a probed utterance never has a copy on the other side.
@@ -66,18 +57,10 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   for config in stage_a $configs; do
-    for set in test train_clean; do
-      extract "$exp/$config" "$data/$set" "$exp/$config/embeddings/$set"
-    done
-    for split in probe_train probe_test; do
-      if [ "$config" = stage_a ]; then  # no decoupling block: x only
-        extract "$exp/$config" "$exp/data/$split" "$exp/$config/embeddings/$split/x"
-      else
-        for branch in x x_s x_d; do
-          extract "$exp/$config" "$exp/data/$split" "$exp/$config/embeddings/$split/$branch" --branch $branch
-        done
-      fi
-    done
+    extract_sets.sh "$exp/$config" "$data" $nj "$extract_device" auto test train_clean
+    branches=x,x_s,x_d
+    if [ "$config" = stage_a ]; then branches=x; fi  # no decoupling block
+    extract_sets.sh --branch $branches "$exp/$config" "$exp/data" $nj "$extract_device" auto probe_train probe_test
   done
 fi
 
