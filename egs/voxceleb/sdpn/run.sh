@@ -25,13 +25,14 @@ config=$recipe_dir/conf/sdpn_mu0.1.yaml
 exp=""                         # experiment dir; default exp/<config name>
 train_set=vox2_dev             # unlabelled: utt2spk is not read by training
 trials="vox1_O_cleaned vox1_E_cleaned vox1_H_cleaned"
-num_gpus=4                     # torchrun processes (0: one CPU process)
+num_gpus=4                     # torchrun processes per node (0: one CPU process)
+num_nodes=1                    # > 1: one torchrun per node through $train_cmd (tools/train_launch.sh)
 nj=4
 extract_device=auto
 results_md=$recipe_dir/RESULTS.md
 train_opts=""                  # extra --set overrides for stage 4, e.g. "trainer.epochs=1"
 seed=0
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--archives_dir DIR] [--config YAML] [--exp DIR] [--num_gpus N]"
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--archives_dir DIR] [--config YAML] [--exp DIR] [--num_gpus N] [--num_nodes N]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
 
 exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
@@ -52,26 +53,15 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  if [ "$num_gpus" -gt 0 ]; then
-    procs=$num_gpus; device=cuda; gpu_opt="--gpu $num_gpus"
-  else
-    procs=1; device=cpu; gpu_opt=""
-  fi
-  echo "training $config -> $exp (progress: $exp/log/train.log)"
-  $train_cmd $gpu_opt "$exp/log/train.log" \
-    torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
-      --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
-      dataset.augment.resources.rirs="$data/rirs_noises/rirs" dataset.augment.resources.noise="$data/musan/noise" \
-      dataset.augment.resources.music="$data/musan/music" dataset.augment.resources.speech="$data/musan/speech" \
-      $train_opts
+  echo "training $config -> $exp"
+  train_launch.sh "$config" "$data/$train_set" "$exp" "$num_gpus" "$num_nodes" \
+    dataset.augment.resources.rirs="$data/rirs_noises/rirs" dataset.augment.resources.noise="$data/musan/noise" \
+    dataset.augment.resources.music="$data/musan/music" dataset.augment.resources.speech="$data/musan/speech" \
+    $train_opts
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then  # the teacher backbone, whole utterances
-  $extract_cmd JOB=1:$nj "$exp/embeddings/vox1/log/extract.JOB.log" \
-    python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/vox1" --out_dir "$exp/embeddings/vox1" \
-      --job JOB --num_jobs $nj --device "$extract_device" --source audio
-  python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/vox1" --out_dir "$exp/embeddings/vox1" \
-    --num_jobs $nj --merge
+  extract_sets.sh "$exp" "$data" "$nj" "$extract_device" audio vox1
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then  # plain cosine, as the reference

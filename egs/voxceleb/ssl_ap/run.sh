@@ -28,14 +28,15 @@ exp=""                         # experiment dir; default exp/<config name>
 vae_exp=""                     # the VAE experiment of the l-AP rows; default exp/vae beside $exp
 train_set=vox2_dev             # unlabelled: utt2spk is not read by training
 trials="vox1_O"
-num_gpus=4                     # torchrun processes (0: one CPU process)
+num_gpus=4                     # torchrun processes per node (0: one CPU process)
+num_nodes=1                    # > 1: one torchrun per node through $train_cmd (tools/train_launch.sh)
 nj=4
 extract_device=auto
 results_md=$recipe_dir/RESULTS.md
 train_opts=""                  # extra --set overrides for the row's training, e.g. "trainer.epochs=1"
 vae_train_opts=""              # extra --set overrides for the VAE's training
 seed=0
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--archives_dir DIR] [--config YAML] [--exp DIR] [--num_gpus N]"
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--archives_dir DIR] [--config YAML] [--exp DIR] [--num_gpus N] [--num_nodes N]"
 . "$WESPEAKER_LIKE_ROOT/tools/parse_options.sh"
 
 exp=${exp:-$recipe_dir/exp/$(basename "$config" .yaml)}
@@ -58,20 +59,13 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   python3 -m wespeaker_like.bin.prepare_corpus rirs_noises --src "$corpus_dir/RIRS_NOISES" --out "$data" --nj "$nj"
 fi
 
-train() {  # train <config> <exp> "<overrides>" [key=value ...]: bin.train through torchrun and $train_cmd
+train() {  # train <config> <exp> "<overrides>" [key=value ...]: stage 4's launch with the augmentation resources
   local config=$1 exp=$2 overrides=$3; shift 3
-  if [ "$num_gpus" -gt 0 ]; then
-    procs=$num_gpus; device=cuda; gpu_opt="--gpu $num_gpus"
-  else
-    procs=1; device=cpu; gpu_opt=""
-  fi
-  echo "training $config -> $exp (progress: $exp/log/train.log)"
-  $train_cmd $gpu_opt "$exp/log/train.log" \
-    torchrun --standalone --nnodes=1 --nproc_per_node=$procs -m wespeaker_like.bin.train \
-      --config "$config" --train_data "$data/$train_set" --exp_dir "$exp" --set trainer.device=$device \
-      dataset.augment.resources.rirs="$data/rirs_noises/rirs" dataset.augment.resources.noise="$data/musan/noise" \
-      dataset.augment.resources.music="$data/musan/music" dataset.augment.resources.speech="$data/musan/speech" \
-      "$@" $overrides
+  echo "training $config -> $exp"
+  train_launch.sh "$config" "$data/$train_set" "$exp" "$num_gpus" "$num_nodes" \
+    dataset.augment.resources.rirs="$data/rirs_noises/rirs" dataset.augment.resources.noise="$data/musan/noise" \
+    dataset.augment.resources.music="$data/musan/music" dataset.augment.resources.speech="$data/musan/speech" \
+    "$@" $overrides
 }
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
@@ -86,13 +80,7 @@ print(load(sys.argv[1])["objective"].get("mode", ""))' "$config")
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then  # whole utterances, the loader's front-end
-  for set in $eval_sets; do
-    $extract_cmd JOB=1:$nj "$exp/embeddings/$set/log/extract.JOB.log" \
-      python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" --out_dir "$exp/embeddings/$set" \
-        --job JOB --num_jobs $nj --device "$extract_device" --source audio
-    python3 -m wespeaker_like.bin.extract --exp_dir "$exp" --data_dir "$data/$set" --out_dir "$exp/embeddings/$set" \
-      --num_jobs $nj --merge
-  done
+  extract_sets.sh "$exp" "$data" "$nj" "$extract_device" audio $eval_sets
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then  # plain cosine on full utterances [D]
