@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+# inputs, values and gradients of the reference code's losses; another set through WESPEAKER_PARITY_DIR
+PARITY_DIR = (ROOT / os.environ.get("WESPEAKER_PARITY_DIR", "../shared/fixtures/parity")).resolve()
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

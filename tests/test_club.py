@@ -2,15 +2,13 @@
 ``club`` objective's two phases, term switches and exact resume through the real trainer."""
 
 import copy
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import objective_kit  # noqa: F401  (registers kit_mlp)
-from conftest import make_feature_data_dir
+from conftest import PARITY_DIR, ROOT, make_feature_data_dir
 from test_trainer import train_until_killed
 from wespeaker_like.bin import train
 from wespeaker_like.data.kaldi_dir import write_table
@@ -19,8 +17,6 @@ from wespeaker_like.losses.club import (CategoricalClub, GaussianClub, categoric
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.objectives.club import MI_TERMS
 
-PARITY = Path(os.environ.get("WESPEAKER_PARITY_DIR", Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-                              / "parity"))
 MODEL = {"name": "kit_mlp", "feat_dim": 20, "hidden": 32, "embed_dim": 16}
 CLASSES = {"spk": 4, "dev": 3}
 
@@ -57,7 +53,7 @@ def _tensors(z, *names):
 
 
 def test_gaussian_club_matches_the_reference_fixture():
-    z = np.load(PARITY / "club.npz")
+    z = np.load(PARITY_DIR / "club.npz")
     for function, scalar, suffix in ((gaussian_club, "value", ""), (gaussian_loglikelihood, "loglikeli", "_loglikeli")):
         mu, logvar, y = _tensors(z, "mu", "logvar", "y_samples")
         value = function(mu, logvar, y)
@@ -68,7 +64,7 @@ def test_gaussian_club_matches_the_reference_fixture():
 
 
 def test_categorical_club_matches_the_reference_fixture():
-    z = np.load(PARITY / "club_categorical.npz")
+    z = np.load(PARITY_DIR / "club_categorical.npz")
     labels = torch.tensor(z["labels"])
     for function, scalar, suffix in ((categorical_club, "value", ""),
                                      (categorical_loglikelihood, "loglikeli", "_loglikeli")):
@@ -234,7 +230,6 @@ def test_kill_and_resume_mid_epoch_is_bit_identical(device_data, tmp_path, monke
     assert any(k.startswith("estimators.mi_s_d.") for k in straight["objective"])
 
 
-ROOT = Path(__file__).resolve().parents[1]
 # Table I (METHODS.md §1.7): row -> (device loss, MI terms on, EER %, minDCF); "a" rows = scratch
 TABLE_I = {"2a": (False, set(), 11.83, 0.668), "2b": (False, set(), 7.08, 0.468),
            "3a": (True, set(), 12.20, 0.690), "3b": (True, set(), 7.15, 0.473),

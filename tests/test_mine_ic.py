@@ -3,15 +3,14 @@ each loss against its formula, the MINE bound against the reference fixture, the
 Phase II step may move, and the phase switch through the trainer with an exact resume."""
 
 import math
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import PARITY_DIR
 from test_dataset import make_audio_data_dir
 from test_trainer import train_until_killed
 from wespeaker_like.bin import train
@@ -23,8 +22,6 @@ from wespeaker_like.models.statistics_network import StatisticsNetwork
 from wespeaker_like.objectives import build_objective
 from wespeaker_like.objectives.mine_ic import ADAPTATION, INTRA_CLASS
 
-ROOT = Path(__file__).resolve().parents[1]
-PARITY = Path(os.environ.get("WESPEAKER_PARITY_DIR", ROOT.parent / "shared" / "fixtures" / "parity"))
 MODEL = {"name": "thin_resnet34", "feat_dim": 40, "embed_dim": 16, "widths": [8, 8, 8, 8], "num_blocks": [1, 1, 1, 1],
          "pooling": "TAP", "freq_reduce": "mean", "se_reduction": 0}
 DECODER = {"num_mel_bins": 16, "fc_dims": [16, 16], "channels": [8, 8, 8, 8, 8, 4, 4, 4, 4, 1]}
@@ -89,7 +86,7 @@ def test_decoder_output_is_the_shape_of_the_logmel_target_of_300_frames():
 
 
 def test_donsker_varadhan_bound_matches_the_mine_fixture():
-    fixture = np.load(PARITY / "mine.npz")
+    fixture = np.load(PARITY_DIR / "mine.npz")
     joint = torch.tensor(fixture["T0"], requires_grad=True)
     marginal = torch.tensor(fixture["T1"], requires_grad=True)
     value = donsker_varadhan(joint, marginal)

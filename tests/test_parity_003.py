@@ -4,17 +4,13 @@ Fixture directory: ``$WESPEAKER_PARITY_DIR``, default ``../shared/fixtures/parit
 checkout; every known 003 fixture found there runs (float64, values and input gradients).
 """
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import PARITY_DIR
 from wespeaker_like.losses.self_distillation import DinoLoss, KoLeoLoss, SdpnLoss, prototype_scores, sinkhorn_knopp
 
-PARITY_DIR = (ROOT / os.environ.get("WESPEAKER_PARITY_DIR", "../shared/fixtures/parity")).resolve()
 RTOL, ATOL = 1e-7, 1e-10
 
 
@@ -108,5 +104,5 @@ def test_the_parity_directory_holds_003_fixtures():
 
 @pytest.mark.parametrize("name", FOUND)
 def test_loss_matches_reference_fixture(name):
-    with np.load(Path(PARITY_DIR) / f"{name}.npz") as fixture:
+    with np.load(PARITY_DIR / f"{name}.npz") as fixture:
         CHECKS[name]({key: fixture[key] for key in fixture.files})

@@ -5,20 +5,16 @@ its gradients, in float64. ``WESPEAKER_PARITY_DIR`` points the tests at another 
 the same file and array names; every file there whose name starts with a known prefix runs.
 """
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import ROOT
+from conftest import PARITY_DIR
 from wespeaker_like.losses import AAMSoftmax, AMSoftmax, AngularPrototypical, gaussian_infonce, sup_margin_con_loss
 from wespeaker_like.losses.margin import margin_logits
 
 RTOL, ATOL = 1e-7, 1e-10
-PARITY_DIR = (ROOT / os.environ.get("WESPEAKER_PARITY_DIR", "../shared/fixtures/parity")).resolve()
 PREFIXES = ("supcon", "supmargincon", "infocl_infonce", "angleproto", "aamsoftmax_vox", "amsoftmax_vox",
             "addmargin_3dspeaker", "arcmargin_3dspeaker")
 

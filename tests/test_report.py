@@ -264,7 +264,7 @@ def test_report_geometry_columns_follow_the_formulas(experiment, tmp_path, capsy
     code, _, err = report_in_process(capsys, experiment, results_md, "--no_tsne", "--geometry")
     assert code == 0, err
     header = [c.strip() for c in results_md.read_text().splitlines()[2].strip("|").split("|")]
-    assert header == report.GEOMETRY_COLUMNS
+    assert header == report.results_columns(report.GEOMETRY_CELLS)
     row = table_rows(results_md.read_text())[0]
     embeddings = dict(kio.load_scp(str(experiment["exp"] / "embeddings" / "test" / "xvector.scp")))
     keys = sorted(embeddings)

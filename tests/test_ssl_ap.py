@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import objective_kit  # noqa: F401  (registers the kit_mlp backbone)
-from conftest import make_feature_data_dir
-from test_parity_004 import PARITY_DIR
+from conftest import PARITY_DIR, make_feature_data_dir
 from test_sdpn_objective import Recorder
 from wespeaker_like.augment.mixup import distance_from_line, mix, mixing_weights, random_derangement
 from wespeaker_like.bin import mix_diagnostic, train

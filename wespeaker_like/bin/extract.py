@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np

@@ -62,7 +62,13 @@ PAPER_COLUMNS = ["experiment", "paper table", "paper row", "trials", "P_target",
                  "paper minDCF"]
 GEOMETRY_CELLS = ["alignment", "uniformity"]
 INTRA_CLASS_CELLS = ["within dist", "between dist", "within/between"]
-GEOMETRY_COLUMNS = COLUMNS[:6] + GEOMETRY_CELLS + COLUMNS[6:]
+
+
+def results_columns(extra_cells: Sequence[str] = ()) -> List[str]:
+    """The results table's header with ``extra_cells`` (embedding statistics) after the minDCFs."""
+    return COLUMNS[:6] + list(extra_cells) + COLUMNS[6:]
+
+
 TRAIN_TIME_FILES = ("train_time", "train_time.txt")
 PROBE_COLUMNS = ["experiment", "probe x", "probe x_s", "probe x_d", "MI(x_s; x_d) nats", "chance", "date"]
 
@@ -486,7 +492,7 @@ def run(args: argparse.Namespace) -> List[str]:
         row += intra_class_cells(args)
         extra_columns += INTRA_CLASS_CELLS
     row += [format_duration(train_time), datetime.date.today().isoformat()]
-    write_results_row(args.results_md, row, COLUMNS[:6] + extra_columns + COLUMNS[6:])
+    write_results_row(args.results_md, row, results_columns(extra_columns))
     print(f"{args.results_md}: {_format_row(row)}")
     if beside_paper is not None:
         write_results_row(args.results_md, beside_paper, PAPER_COLUMNS)

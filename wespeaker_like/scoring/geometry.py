@@ -23,10 +23,16 @@ def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     return torch.pdist(F.normalize(x, dim=1)).square().mul(-t).exp().mean().log()
 
 
+def _pairs(speakers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N,) speaker ids -> (first, second, same): the row indices of every pair of distinct rows,
+    (N(N−1)/2,) each, and whether the pair shares a speaker."""
+    first, second = torch.triu_indices(len(speakers), len(speakers), offset=1, device=speakers.device)
+    return first, second, speakers[first] == speakers[second]
+
+
 def speaker_alignment(x: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
     """(N, D), (N,) speaker ids -> scalar: alignment over every same-speaker pair of distinct rows."""
-    first, second = torch.triu_indices(len(x), len(x), offset=1, device=x.device)
-    same = speakers[first] == speakers[second]
+    first, second, same = _pairs(speakers)
     if not same.any():
         raise ValueError("no two embeddings share a speaker: alignment needs positive pairs")
     return alignment(x[first[same]], x[second[same]])
@@ -37,9 +43,8 @@ def intra_class_distances(x: torch.Tensor, speakers: torch.Tensor) -> Tuple[floa
     distance, their ratio) over every pair of distinct rows; cosine distance = 1 − cos. A lower ratio:
     utterances of one speaker lie closer together relative to other speakers'."""
     normalised = F.normalize(x, dim=1)
-    first, second = torch.triu_indices(len(x), len(x), offset=1, device=x.device)
+    first, second, same = _pairs(speakers)
     distance = 1.0 - (normalised[first] * normalised[second]).sum(dim=1)
-    same = speakers[first] == speakers[second]
     if not same.any() or same.all():
         raise ValueError("intra-class distances need two embeddings of one speaker and two of different speakers")
     within, between = distance[same].mean().item(), distance[~same].mean().item()
